@@ -1,0 +1,237 @@
+"""The provider-neutral job spec: loaded from YAML (errors carry the YAML path and line) or built in Python."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DataSpec(_Strict):
+    """Where the training data is and how to read it."""
+
+    train: str = Field(description="File or directory of shards (CSV, TSV, JSON, JSONL, XLSX, Parquet).")
+    validation: str = Field("auto", description="A file, or 'auto' to split it off train.")
+    test: str = Field("auto", description="A file, 'auto' to split it off train, or 'none'.")
+    split: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="train/validation/test fractions for 'auto'.")
+    format: Literal["auto", "chat", "prompt_completion", "text", "preference"] = "auto"
+    columns: dict[str, str] = Field(default_factory=dict, description="Canonical field -> column in the file, e.g. {prompt: question}.")
+    system_prompt: str | None = Field(None, description="System message added when converting prompt/completion to chat.")
+    label_column: str | None = Field(None, description="Column to stratify the split by.")
+    pii: Literal["off", "redact", "fail"] = "redact"
+    pii_patterns: dict[str, str] = Field(default_factory=dict, description="Extra PII regexes: placeholder name -> pattern.")
+    too_long: Literal["truncate", "drop", "fail"] = Field("truncate", description="Policy for examples over max_seq_length tokens.")
+
+    @field_validator("split")
+    @classmethod
+    def _split_sums_to_one(cls, v: tuple[float, float, float]):
+        if any(x < 0 for x in v) or abs(sum(v) - 1.0) > 1e-6 or v[0] <= 0:
+            raise ValueError("fractions must be >= 0, train > 0, and sum to 1")
+        return v
+
+
+class LoraSpec(_Strict):
+    r: int = Field(8, ge=1, le=1024)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["auto", "all-linear"] = "auto"
+
+
+class Hyperparameters(_Strict):
+    epochs: float = Field(3, gt=0, le=100)
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    batch_size: int = Field(16, ge=1, le=4096)
+    gradient_accumulation: int = Field(1, ge=1, le=1024)
+    max_seq_length: int = Field(1024, ge=8, le=1_048_576)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    seed: int = 42
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps as well as each epoch.")
+
+
+class ComputeSpec(_Strict):
+    gpu: str | None = Field(None, description="GPU type, e.g. A10G, L4, A100-80GB, H100; none = cheapest that fits.")
+    min_gpu_memory_gb: float | None = Field(None, gt=0)
+    gpu_count: int = Field(1, ge=1, le=64)
+    spot: bool = False
+    max_hours: float = Field(24, gt=0, description="Hard limit on training time.")
+
+
+class BudgetSpec(_Strict):
+    max_usd: float | None = Field(None, ge=0, description="Refuse to launch, and stop a running job, beyond this.")
+
+
+class ChooseSpec(_Strict):
+    choose: Literal["cheapest"] = "cheapest"
+    candidates: list[str] = Field(min_length=1)
+
+
+ProviderChoice = Union[str, list[str], ChooseSpec]
+
+
+class JobSpec(_Strict):
+    """A fine-tuning job, independent of where it runs."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    base_model: str = Field(description="Hugging Face model id or local path.")
+    data: DataSpec
+    method: Literal["full", "lora", "qlora"] = "lora"
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    provider: ProviderChoice = Field("local", description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
+    provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-provider settings, validated by each provider.")
+    output_dir: str = Field("runs/{name}", description="Where the trained model goes; {name} is replaced.")
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_names(cls, v):
+        names = [v] if isinstance(v, str) else v.candidates if isinstance(v, ChooseSpec) else v
+        if not names:
+            raise ValueError("give at least one provider")
+        for n in names:
+            if not n or not n.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"{n!r} is not a provider name")
+        return v
+
+    # --- derived ---------------------------------------------------------------------------
+
+    @property
+    def candidates(self) -> list[str]:
+        p = self.provider
+        return [p] if isinstance(p, str) else list(p.candidates if isinstance(p, ChooseSpec) else p)
+
+    @property
+    def choose_cheapest(self) -> bool:
+        return isinstance(self.provider, ChooseSpec)
+
+    @property
+    def resolved_output_dir(self) -> Path:
+        return Path(self.output_dir.replace("{name}", self.name))
+
+    def options_for(self, provider: str) -> dict[str, Any]:
+        return dict(self.provider_options.get(provider, {}))
+
+    def spec_hash(self) -> str:
+        """Stable hash of everything that defines the job."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_provider(self, provider: ProviderChoice) -> JobSpec:
+        return self.model_copy(update={"provider": provider})
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _yaml_lines(text: str) -> dict[tuple, int]:
+    """Map each key path in a YAML document to its 1-based line number."""
+    import yaml
+
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                lines[path + (key,)] = k.start_mark.line + 1
+                walk(v, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _locate(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    path = loc
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def problems_from(exc: ValidationError, lines: dict[tuple, int] | None = None, source: str = "") -> list[str]:
+    out = []
+    seen = set()
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        # A union reports one error per branch; keep the first per location.
+        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "ChooseSpec"))))
+        if clean in seen:
+            continue
+        seen.add(clean)
+        dotted = ".".join(str(p) for p in clean) or "(top level)"
+        line = _locate(clean, lines or {})
+        where = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `anytune schema` lists the valid keys)"
+        out.append(f"{where}{dotted}: {msg}")
+    return out
+
+
+def parse_spec(data: Any, *, source: str = "<spec>", lines: dict[tuple, int] | None = None) -> JobSpec:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a job spec must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid job spec {source}", problems_from(exc, lines, source), source) from None
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and validate a job file. Relative data/model/output paths are resolved against the file's folder
+    when they exist there."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"job file not found: {p}", ["create one with `anytune init`"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read job file {p}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+        lines = _yaml_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    spec = parse_spec(data, source=str(p), lines=lines)
+    return _resolve_paths(spec, p.parent)
+
+
+def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
+    def fix(value: str) -> str:
+        if value in ("auto", "none") or Path(value).is_absolute():
+            return value
+        candidate = base / value
+        return str(candidate) if candidate.exists() else value
+
+    data = spec.data.model_copy(update={k: fix(getattr(spec.data, k)) for k in ("train", "validation", "test")})
+    update: dict[str, Any] = {"data": data, "base_model": fix(spec.base_model)}
+    return spec.model_copy(update=update)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = JobSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "anytune job spec"
+    return schema
