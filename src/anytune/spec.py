@@ -91,7 +91,7 @@ class JobSpec(_Strict):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     provider: ProviderChoice = Field("local", description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-provider settings, validated by each provider.")
-    output_dir: str = Field("runs/{name}", description="Where the trained model goes; {name} is replaced.")
+    output_dir: str = Field("runs/{name}/{job_id}", description="Where the trained model goes; {name} and {job_id} are replaced.")
 
     @field_validator("provider")
     @classmethod
@@ -115,9 +115,8 @@ class JobSpec(_Strict):
     def choose_cheapest(self) -> bool:
         return isinstance(self.provider, ChooseSpec)
 
-    @property
-    def resolved_output_dir(self) -> Path:
-        return Path(self.output_dir.replace("{name}", self.name))
+    def output_path(self, job_id: str) -> Path:
+        return Path(self.output_dir.replace("{name}", self.name).replace("{job_id}", job_id))
 
     def options_for(self, provider: str) -> dict[str, Any]:
         return dict(self.provider_options.get(provider, {}))
@@ -196,8 +195,8 @@ def parse_spec(data: Any, *, source: str = "<spec>", lines: dict[tuple, int] | N
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a job file. Relative data/model/output paths are resolved against the file's folder
-    when they exist there."""
+    """Read and validate a job file. Relative data and model paths are resolved against the file's folder
+    when they exist there; the output dir against the current directory."""
     import yaml
 
     p = Path(path)
@@ -226,7 +225,9 @@ def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
         return str(candidate) if candidate.exists() else value
 
     data = spec.data.model_copy(update={k: fix(getattr(spec.data, k)) for k in ("train", "validation", "test")})
-    update: dict[str, Any] = {"data": data, "base_model": fix(spec.base_model)}
+    # The output dir is relative to where the user runs anytune, fixed now so later processes agree.
+    out = str(Path(spec.output_dir).expanduser().absolute())
+    update: dict[str, Any] = {"data": data, "base_model": fix(spec.base_model), "output_dir": out}
     return spec.model_copy(update=update)
 
 

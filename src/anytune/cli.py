@@ -1,0 +1,305 @@
+"""The `anytune` command line. Exit codes: 0 ok, 2 bad input, 1 job or provider failure."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rich.markup import escape
+
+from .errors import AnytuneError
+
+app = typer.Typer(help="Fine-tune LLMs on any cloud or your own GPU from one job spec.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True)
+
+JobFile = Annotated[Path, typer.Argument(help="Job spec (YAML); `anytune init` writes a starter.")]
+ProviderOpt = Annotated[Optional[str], typer.Option("--provider", "-p", help="Override the spec's provider: a name, "
+                        "a comma-separated fallback list, or cheapest:a,b,c. Also $ANYTUNE_PROVIDER.")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Settings profile (see `anytune profile`).")]
+JobIdArg = Annotated[Optional[str], typer.Argument(help="Job id or a unique prefix; default: the latest job.")]
+
+
+def _job_id(job_id: str | None) -> str:
+    from .store import JobStore
+
+    return job_id or JobStore().latest().id
+
+
+STARTER = """\
+# anytune job spec — `anytune schema` prints the JSON Schema for editors.
+name: my-finetune
+base_model: Qwen/Qwen2.5-0.5B-Instruct   # Hugging Face id or a local folder
+data:
+  train: data/train.jsonl       # CSV, TSV, JSON, JSONL, XLSX, Parquet, or a folder of shards
+  validation: auto              # split off train (80/10/10) unless you give a file
+  # columns: {prompt: question, completion: answer}
+  pii: redact                   # off | redact | fail
+method: lora                    # full | lora | qlora
+hyperparameters:
+  epochs: 3
+  learning_rate: 2.0e-4
+  batch_size: 8
+  max_seq_length: 1024
+compute:
+  gpu_count: 1
+  spot: false
+budget:
+  max_usd: 25
+provider: local                 # or [sagemaker, local] (fallback), or {choose: cheapest, candidates: [...]}
+"""
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument()] = Path("job.yaml")):
+    """Write a starter job spec."""
+    if path.exists():
+        raise AnytuneError(f"{path} exists; not overwriting it")
+    path.write_text(STARTER)
+    out.print(f"wrote {path}: edit base_model and data.train, then `anytune estimate {path}`")
+
+
+@app.command()
+def schema():
+    """Print the job spec's JSON Schema (for editor validation)."""
+    from .spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def providers(profile: ProfileOpt = None,
+              check: Annotated[bool, typer.Option("--check", help="Ask each provider whether it is ready.")] = False):
+    """List installed providers, broken plugins, and which are configured."""
+    from . import registry
+    from .jobs import _profile
+
+    reg = registry.get_registry()
+    prof = _profile(profile)
+    table = Table("provider", "package", "configured", *(["ready"] if check else []), "about")
+    for name in reg.names():
+        r = reg.providers[name]
+        try:
+            cls = reg.get_class(name)
+            about = cls.description
+        except AnytuneError as exc:
+            table.add_row(name, r.dist, "", *([""] if check else []), f"[red]{exc}[/]")
+            continue
+        configured = "profile" if name in prof else ""
+        row = [name, r.dist, configured]
+        if check:
+            from .spec import JobSpec
+
+            try:
+                ready = cls(prof.get(name, {})).check(JobSpec(name="check", base_model="-", data={"train": "-"}))
+                row.append("yes" if ready.ready else f"no: {ready.reason}")
+            except AnytuneError as exc:
+                row.append(f"no: {exc}")
+        table.add_row(*row, about)
+    out.print(table)
+    for problem in reg.problems:
+        err.print(f"[yellow]warning:[/] {problem}")
+
+
+def _plan_table(plan) -> Table:
+    table = Table("provider", "instance", "hours", "cost", "spot", "status")
+    for c in plan.viable + plan.skipped:
+        e = c.estimate
+        inst = f"{e.instance} ({e.gpu} x{e.gpu_count})" if e and e.gpu else (e.instance if e else "")
+        table.add_row(c.name, inst, f"{e.hours:.2f}" if e else "", str(e.total) if e else "",
+                      str(e.spot_total) if e and e.spot_total is not None else "",
+                      f"[yellow]skipped: {c.skipped}[/]" if c.skipped else "[green]ok[/]")
+    return table
+
+
+@app.command()
+def estimate(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None):
+    """Estimate hardware, time and cost with the spec's provider choice."""
+    from . import dispatch, jobs
+    from .spec import load_spec
+
+    spec = dispatch.provider_choice(load_spec(job), provider)
+    prepared = jobs.prepare_data(spec)
+    plan = dispatch.plan(spec, prepared.stats, jobs._profile(profile))
+    out.print(_plan_table(plan))
+    best = plan.viable[0].estimate
+    for line in best.lines:
+        out.print(f"  {line.item}: {line.quantity} {line.unit} x {line.unit_price} = {line.total}"
+                  + (f"  [dim]({line.source}, as of {line.as_of})[/]" if line.source else ""))
+    for note in (*best.notes, *best.assumptions):
+        out.print(f"  [dim]- {note}[/]")
+
+
+def _confirm_spend(sub_plan, yes: bool) -> None:
+    cand = sub_plan.viable[0]
+    cost = cand.cost
+    if yes or cost is None or cost.amount == 0:
+        return
+    if not sys.stdin.isatty():
+        raise AnytuneError(f"launching on {cand.name} costs about {cost}; pass --yes to confirm in a non-interactive shell")
+    if not typer.confirm(f"Launch on {cand.name} for about {cost}?", default=False):
+        raise typer.Exit(1)
+
+
+def _submit(job: Path, provider, profile, dry_run: bool, yes: bool):
+    from . import jobs
+    from .spec import load_spec
+
+    spec = load_spec(job)
+    sub = jobs.submit(spec, provider=provider, profile=profile, dry_run=dry_run, progress=True,
+                      on_plan=lambda p: (_show_skips(p), None if dry_run else _confirm_spend(p, yes)))
+    return sub
+
+
+def _show_skips(plan) -> None:
+    for c in plan.skipped:
+        err.print(f"[yellow]skipped {c.name}:[/] {c.skipped}")
+    err.print(f"provider: [bold]{plan.viable[0].name}[/] (estimated {plan.viable[0].cost})")
+
+
+@app.command()
+def submit(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None,
+           dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the provider request; send nothing.")] = False,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip confirmation prompts (never the budget).")] = False):
+    """Prepare the data, choose a provider, upload and launch; returns at once with the job id."""
+    sub = _submit(job, provider, profile, dry_run, yes)
+    if dry_run:
+        print(json.dumps(sub.dry_run, indent=2, default=str))
+        return
+    out.print(f"submitted [bold]{sub.record.id}[/] to {sub.record.provider}; follow it with "
+              f"`anytune logs -f {sub.record.id}`")
+
+
+@app.command()
+def run(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None,
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where the model goes.")] = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip confirmation prompts (never the budget).")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream training logs.")] = False):
+    """Submit, follow with a progress bar, and retrieve the model."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import jobs
+
+    sub = _submit(job, provider, profile, False, yes)
+    rec = sub.record
+    out.print(f"job [bold]{rec.id}[/] on {rec.provider}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        task = bar.add_task("queued", total=1.0)
+
+        def on_status(r, status):
+            if status is not None:
+                bar.update(task, description=f"{status.state.value} {status.message}"[:60],
+                           completed=status.progress or (1.0 if status.state.terminal else 0))
+
+        rec = jobs.follow(rec.id, on_log=None if quiet else bar.console.print, on_status=on_status)
+    artifact = jobs.retrieve(rec.id, output)
+    _show_result(rec.id, artifact)
+
+
+def _show_result(job_id: str, artifact) -> None:
+    from .jobs import metrics_of
+
+    m = metrics_of(artifact)
+    before, after = m.get("eval_loss_before"), m.get("eval_loss_after")
+    if before is not None and after is not None:
+        out.print(f"held-out loss: {before:.4f} -> {after:.4f} ({(after - before) / before * 100:+.1f}%)")
+    if m.get("test_loss") is not None:
+        out.print(f"test loss: {m['test_loss']:.4f}")
+    if artifact.path:
+        out.print(f"model ({artifact.kind}, {len(artifact.files)} files verified): [bold]{artifact.path}[/]")
+    if artifact.remote_model_id:
+        out.print(f"model id: [bold]{artifact.remote_model_id}[/]")
+    for note in artifact.notes:
+        out.print(f"[dim]{note}[/]")
+
+
+@app.command("jobs")
+def jobs_cmd(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20):
+    """List jobs with their estimate and actual cost."""
+    from .store import JobStore
+
+    table = Table("id", "provider", "state", "created", "estimate", "actual", "error %")
+    for r in JobStore().list(limit):
+        est = r.estimate
+        actual = r.actual
+        table.add_row(r.id, r.provider, r.state, r.created_at.replace("T", " ")[:19],
+                      str(est.planned_total(r.spec.compute.spot)) if est else "",
+                      f"${float(actual['cost_usd']):.2f} / {actual['seconds']:.0f}s" if "cost_usd" in actual else "",
+                      f"{actual['error_pct']:+.1f}" if "error_pct" in actual else "")
+    out.print(table)
+
+
+@app.command()
+def status(job_id: JobIdArg = None):
+    """Ask the provider for a job's state."""
+    from . import jobs
+
+    rec, st = jobs.refresh(_job_id(job_id))
+    out.print(f"{rec.id}: [bold]{rec.state}[/] on {rec.provider}" + (f" — {rec.message}" if rec.message else ""))
+    if st is not None and st.progress is not None:
+        out.print(f"progress: {st.progress * 100:.0f}%")
+    if rec.error:
+        out.print(f"[red]{rec.error}[/]")
+    for c in rec.choice:
+        if c.get("skipped"):
+            out.print(f"[dim]skipped {c['provider']}: {c['skipped']}[/]")
+
+
+@app.command()
+def logs(job_id: JobIdArg = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")] = False):
+    """Print a job's logs."""
+    from . import jobs
+    from .store import JobStore
+
+    jid = _job_id(job_id)
+    if follow:
+        rec = JobStore().get(jid)
+        JobStore().update(rec.id, log_cursor="")
+        rec = jobs.follow(rec.id, on_log=print)
+        out.print(f"[bold]{rec.id}: {rec.state}[/]")
+        return
+    rec = JobStore().get(jid)
+    for line in jobs.provider_for(rec).logs(rec.handle).lines:
+        print(line)
+
+
+@app.command()
+def cancel(job_id: JobIdArg = None):
+    """Stop a job."""
+    from . import jobs
+
+    rec = jobs.cancel(_job_id(job_id))
+    out.print(f"{rec.id}: {rec.state}")
+
+
+@app.command()
+def retrieve(job_id: JobIdArg = None,
+             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where the model goes.")] = None):
+    """Download (and verify) a finished job's model."""
+    from . import jobs
+
+    jid = _job_id(job_id)
+    _show_result(jid, jobs.retrieve(jid, output))
+
+
+def main() -> None:
+    try:
+        app()
+    except AnytuneError as exc:
+        plan = getattr(exc, "plan", None)
+        if plan is not None:
+            err.print(_plan_table(plan))
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted (a submitted job keeps running; `anytune cancel` stops it)")
+        sys.exit(130)

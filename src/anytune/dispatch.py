@@ -1,0 +1,148 @@
+"""Which provider runs a job: the configured choice, the fallback chain, cheapest-first, and the budget guard.
+
+The dispatcher only calls the Provider verbs; it never looks at a provider's name to decide anything.
+Every candidate it passes over is recorded with the reason, so the user (and the job record) can see why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from . import registry
+from .errors import AnytuneError, BudgetExceeded, ConfigError, PluginError, ProviderError, ProviderUnavailable
+from .provider import Provider
+from .spec import ChooseSpec, JobSpec
+from .types import CostEstimate, DataStats, Money
+
+
+@dataclass
+class Candidate:
+    name: str
+    provider: Provider | None = None
+    estimate: CostEstimate | None = None
+    skipped: str = ""  # why it was passed over; empty = viable
+    spot: bool = False
+
+    @property
+    def cost(self) -> Money | None:
+        return self.estimate.planned_total(self.spot) if self.estimate else None
+
+    def as_record(self) -> dict[str, Any]:
+        return {"provider": self.name, "skipped": self.skipped,
+                "cost": str(self.cost.rounded().amount) if self.cost else None,
+                "instance": self.estimate.instance if self.estimate else None}
+
+
+@dataclass
+class Plan:
+    viable: list[Candidate] = field(default_factory=list)  # in the order they will be tried
+    skipped: list[Candidate] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[Candidate]:
+        return self.viable + self.skipped
+
+    def record(self) -> list[dict[str, Any]]:
+        return [c.as_record() for c in self.viable + self.skipped]
+
+
+def provider_choice(spec: JobSpec, override: str | None = None) -> JobSpec:
+    """Apply ``--provider`` (or ``ANYTUNE_PROVIDER``) over the spec: a name or a comma-separated fallback list."""
+    value = override or os.environ.get("ANYTUNE_PROVIDER")
+    if not value:
+        return spec
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if value.startswith("cheapest:"):
+        return spec.with_provider(ChooseSpec(candidates=[n.strip() for n in value[9:].split(",") if n.strip()]))
+    return spec.with_provider(names[0] if len(names) == 1 else names)
+
+
+def options_for(spec: JobSpec, name: str, profile: dict[str, dict] | None) -> dict[str, Any]:
+    return {**(profile or {}).get(name, {}), **spec.options_for(name)}
+
+
+def make_provider(spec: JobSpec, name: str, profile: dict[str, dict] | None = None) -> Provider:
+    return registry.create(name, options_for(spec, name, profile))
+
+
+def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None) -> Plan:
+    """Check and estimate every candidate; order the viable ones; raise when none is left."""
+    result = Plan()
+    names = spec.candidates
+    single = len(names) == 1
+    budget = Decimal(str(spec.budget.max_usd)) if spec.budget.max_usd is not None else None
+    for name in names:
+        cand = Candidate(name=name, spot=spec.compute.spot)
+        try:
+            cand.provider = make_provider(spec, name, profile)
+        except (PluginError, ConfigError) as exc:
+            if single:
+                raise
+            cand.skipped = str(exc)
+            result.skipped.append(cand)
+            continue
+        cand.skipped = _why_not(cand, spec, stats, budget)
+        (result.skipped if cand.skipped else result.viable).append(cand)
+    if isinstance(spec.provider, ChooseSpec):
+        result.viable.sort(key=lambda c: c.cost.amount)
+    if not result.viable:
+        reasons = "; ".join(f"{c.name}: {c.skipped}" for c in result.skipped)
+        if budget is not None and any(c.skipped.startswith("over budget") for c in result.skipped):
+            exc: AnytuneError = BudgetExceeded(f"no provider can run this job within the budget of ${budget} ({reasons})")
+        else:
+            exc = ProviderUnavailable(f"no provider can run this job ({reasons})")
+        exc.plan = result  # the CLI shows the table of candidates
+        raise exc
+    return result
+
+
+def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None) -> str:
+    ready = cand.provider.check(spec)
+    try:
+        cand.estimate = cand.provider.estimate(spec, stats)
+    except AnytuneError as exc:
+        return f"cannot estimate: {exc}"
+    if not ready.ready:
+        return f"not ready: {ready.reason}"
+    if not cand.estimate.fits:
+        return "the model does not fit on any offered hardware: " + "; ".join(cand.estimate.rejected[:3])
+    if budget is not None and cand.cost.amount > budget:
+        return f"over budget: {cand.cost} > ${budget}"
+    return ""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+def with_retries(fn: Callable[[], Any], attempts: int = 3) -> Any:
+    """Retry transient provider errors (rate limits, brief outages) with exponential backoff."""
+    for attempt in Retrying(retry=retry_if_exception(_retryable), stop=stop_after_attempt(attempts),
+                            wait=wait_exponential(multiplier=float(os.environ.get("ANYTUNE_RETRY_WAIT", "1")), max=30),
+                            reraise=True):
+        with attempt:
+            return fn()
+
+
+def run_with_fallback(plan: Plan, attempt: Callable[[Candidate], Any]) -> tuple[Candidate, Any]:
+    """Call ``attempt`` on each viable candidate in turn. Errors that another provider may not have
+    (quota, capacity, auth, unavailable) move on to the next candidate; others propagate."""
+    last: ProviderError | None = None
+    for cand in list(plan.viable):
+        try:
+            return cand, with_retries(lambda c=cand: attempt(c))
+        except ProviderError as exc:
+            if not exc.fallback:
+                raise
+            cand.skipped = f"{type(exc).__name__}: {exc}"
+            plan.viable.remove(cand)
+            plan.skipped.append(cand)
+            last = exc
+    reasons = "; ".join(f"{c.name}: {c.skipped}" for c in plan.skipped)
+    raise ProviderUnavailable(f"every candidate provider failed ({reasons})") from last

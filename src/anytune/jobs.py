@@ -1,0 +1,225 @@
+"""The job lifecycle, owned by core: submit (prepare -> plan -> upload -> launch), refresh, follow, cancel,
+retrieve. Every step is recorded in the job store, so any later process can pick the job up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import dispatch
+from .errors import AnytuneError, ConfigError, JobFailed, JobNotReady
+from .spec import JobSpec
+from .store import LAUNCHING, UPLOADING, JobRecord, JobStore
+from .types import JobState, JobStatus, ModelArtifact
+
+if TYPE_CHECKING:
+    from .data import PreparedData
+    from .provider import Provider
+
+
+def _profile(name: str | None) -> dict[str, dict]:
+    from .profiles import load_profile
+
+    return load_profile(name)
+
+
+def prepare_data(spec: JobSpec, progress: bool = False) -> PreparedData:
+    from .data import prepare
+
+    return prepare(spec, progress=progress)
+
+
+@dataclass
+class Submission:
+    record: JobRecord | None
+    plan: dispatch.Plan
+    prepared: PreparedData
+    dry_run: dict[str, Any] | None = None
+
+
+def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = None, dry_run: bool = False,
+           store: JobStore | None = None, progress: bool = False,
+           on_plan: Callable[[dispatch.Plan], None] | None = None) -> Submission:
+    """Validate and prepare the data, choose a provider, upload and launch. Returns at once after launch.
+
+    Everything that can fail on bad input (spec, data, provider name, budget) fails before anything is
+    written to the job store or sent anywhere."""
+    store = store or JobStore()
+    spec = dispatch.provider_choice(spec, provider)
+    prof = _profile(profile)
+    prepared = prepare_data(spec, progress=progress)
+    plan = dispatch.plan(spec, prepared.stats, prof)
+    if on_plan:
+        on_plan(plan)
+    job_id = JobStore.new_id(spec.name)
+    if dry_run:
+        first = plan.viable[0]
+        ref = _dry_ref(first.provider, prepared)
+        return Submission(None, plan, prepared, first.provider.dry_run(spec, ref, job_id))
+
+    first = plan.viable[0]
+    rec = store.create(id=job_id, name=spec.name, provider=first.name, spec_json=spec.model_dump_json(),
+                       spec_hash=spec.spec_hash(), data_hash=prepared.content_hash, data_dir=str(prepared.directory),
+                       state=UPLOADING, profile=profile or "", choice_json=json.dumps(plan.record()),
+                       estimate_json=first.estimate.to_json() if first.estimate else None)
+
+    def attempt(cand: dispatch.Candidate):
+        store.update(job_id, provider=cand.name, state=UPLOADING,
+                     estimate_json=cand.estimate.to_json() if cand.estimate else None)
+        ref = cand.provider.upload(spec, prepared)
+        store.update(job_id, state=LAUNCHING)
+        return cand.provider.launch(spec, ref, job_id)
+
+    try:
+        chosen, handle = dispatch.run_with_fallback(plan, attempt)
+    except AnytuneError as exc:
+        store.update(job_id, state=JobState.FAILED.value, error=str(exc), choice_json=json.dumps(plan.record()))
+        raise
+    rec = store.update(job_id, provider=chosen.name, handle_json=handle.to_json(), state=JobState.QUEUED.value,
+                       launched_at=_now(), choice_json=json.dumps(plan.record()))
+    return Submission(rec, plan, prepared)
+
+
+def _dry_ref(provider: Provider, prepared: PreparedData):
+    from .types import DataRef
+
+    return DataRef(provider=provider.name, content_hash=prepared.content_hash,
+                   uris={k: f"<{provider.name} storage>/datasets/{prepared.content_hash}/{k}.jsonl"
+                         for k in prepared.files})
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provider_for(rec: JobRecord) -> Provider:
+    if not rec.handle_json:
+        raise JobNotReady(f"job {rec.id} never reached a provider ({rec.state}: {rec.error or rec.message})")
+    return dispatch.make_provider(rec.spec, rec.provider, _profile(rec.profile or None))
+
+
+def refresh(job_id: str, store: JobStore | None = None) -> tuple[JobRecord, JobStatus | None]:
+    """Ask the provider for the job's state, record it, and stop the job if it has run past its budget."""
+    store = store or JobStore()
+    rec = store.get(job_id)
+    if rec.terminal or not rec.handle_json:
+        return rec, None
+    provider = provider_for(rec)
+    status = provider.status(rec.handle)
+    values: dict[str, Any] = {"state": status.state.value, "message": status.message}
+    over = _over_budget(rec, status)
+    if over and not status.state.terminal:
+        provider.cancel(rec.handle)
+        values["message"] = over
+        values["error"] = over
+    if status.state.terminal:
+        values["actual_json"] = json.dumps(_actual(rec, status))
+    return store.update(rec.id, **values), status
+
+
+def _hours_since(iso: str) -> float:
+    if not iso:
+        return 0.0
+    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(iso)).total_seconds() / 3600
+
+
+def _hourly(rec: JobRecord) -> Decimal | None:
+    est = rec.estimate
+    if est is None or est.hours <= 0:
+        return None
+    total = est.planned_total(rec.spec.compute.spot).amount
+    return total / Decimal(str(est.hours))
+
+
+def _over_budget(rec: JobRecord, status: JobStatus) -> str:
+    budget = rec.spec.budget.max_usd
+    hourly = _hourly(rec)
+    if budget is None or hourly is None or hourly == 0:
+        return ""
+    spent = hourly * Decimal(str(_hours_since(rec.launched_at)))
+    if spent > Decimal(str(budget)):
+        return f"stopped by anytune: running cost ${spent:.2f} passed the budget of ${budget}"
+    return ""
+
+
+def _actual(rec: JobRecord, status: JobStatus) -> dict[str, Any]:
+    if status.billable_seconds is not None:
+        seconds, basis = status.billable_seconds, "billable seconds reported by the provider"
+    elif status.started_at and status.ended_at:
+        seconds, basis = (status.ended_at - status.started_at).total_seconds(), "provider start/end times"
+    else:
+        seconds, basis = _hours_since(rec.launched_at) * 3600, "wall time since launch"
+    hourly = _hourly(rec)
+    out: dict[str, Any] = {"seconds": round(seconds, 1), "basis": basis}
+    est = rec.estimate
+    if hourly is not None:
+        cost = hourly * Decimal(str(seconds)) / 3600
+        out["cost_usd"] = f"{cost:.4f}"
+        planned = est.planned_total(rec.spec.compute.spot).amount
+        if planned > 0:
+            out["error_pct"] = round(float((cost - planned) / planned * 100), 1)
+    elif est is not None:
+        out["cost_usd"] = f"{est.planned_total(rec.spec.compute.spot).amount:.4f}"
+        out["basis"] += "; cost as estimated (priced per token, not per hour)"
+    return out
+
+
+def follow(job_id: str, *, store: JobStore | None = None, interval: float | None = None,
+           on_log: Callable[[str], None] | None = None,
+           on_status: Callable[[JobRecord, JobStatus | None], None] | None = None) -> JobRecord:
+    """Poll until the job ends, streaming new log lines to ``on_log``."""
+    store = store or JobStore()
+    rec = store.get(job_id)
+    provider = provider_for(rec)
+    wait = interval if interval is not None else getattr(provider, "poll_interval", 5.0)
+    cursor = rec.log_cursor
+    while True:
+        rec, status = refresh(rec.id, store)
+        if on_log is not None:
+            chunk = provider.logs(rec.handle, cursor)
+            for line in chunk.lines:
+                on_log(line)
+            if chunk.cursor != cursor:
+                cursor = chunk.cursor
+                store.update(rec.id, log_cursor=cursor)
+        if on_status is not None:
+            on_status(rec, status)
+        if rec.terminal:
+            return rec
+        time.sleep(wait)
+
+
+def cancel(job_id: str, store: JobStore | None = None) -> JobRecord:
+    store = store or JobStore()
+    rec = store.get(job_id)
+    if rec.terminal:
+        return rec
+    provider_for(rec).cancel(rec.handle)
+    return store.update(rec.id, state=JobState.STOPPING.value, message="cancel requested")
+
+
+def retrieve(job_id: str, dest: Path | None = None, store: JobStore | None = None) -> ModelArtifact:
+    store = store or JobStore()
+    rec, _ = refresh(job_id, store)
+    if rec.state != JobState.SUCCEEDED.value:
+        if rec.terminal:
+            raise JobFailed(f"job {rec.id} ended {rec.state}: {rec.error or rec.message or 'see anytune logs'}")
+        raise JobNotReady(f"job {rec.id} is {rec.state}; wait for it (`anytune logs -f {rec.id}`)")
+    dest = Path(dest) if dest else rec.spec.output_path(rec.id)
+    if dest.exists() and any(dest.iterdir()) and rec.artifact is None:
+        raise ConfigError(f"output dir {dest} exists and is not empty; choose another with --output")
+    artifact = provider_for(rec).retrieve(rec.handle, dest)
+    store.update(rec.id, artifact_json=artifact.to_json())
+    return artifact
+
+
+def metrics_of(artifact: ModelArtifact) -> dict[str, Any]:
+    if artifact.path and (Path(artifact.path) / "metrics.json").exists():
+        return json.loads((Path(artifact.path) / "metrics.json").read_text())
+    return {}

@@ -1,0 +1,201 @@
+"""Job records in SQLite under ANYTUNE_HOME: the one source of truth for status, logs, cancel and retrieve.
+
+One row per job. Every write is a short transaction, so a crash leaves the last committed state; a new
+process reads the remote handle back and follows the job from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import ConfigError
+from .types import CostEstimate, JobHandle, JobState, ModelArtifact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    spec_json     TEXT NOT NULL,
+    spec_hash     TEXT NOT NULL,
+    data_hash     TEXT NOT NULL DEFAULT '',
+    data_dir      TEXT NOT NULL DEFAULT '',
+    handle_json   TEXT,
+    estimate_json TEXT,
+    choice_json   TEXT,
+    artifact_json TEXT,
+    actual_json   TEXT,
+    message       TEXT NOT NULL DEFAULT '',
+    error         TEXT NOT NULL DEFAULT '',
+    log_cursor    TEXT NOT NULL DEFAULT '',
+    profile       TEXT NOT NULL DEFAULT '',
+    launched_at   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
+CREATE TABLE IF NOT EXISTS uploads (
+    provider     TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    ref_json     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (provider, content_hash)
+);
+"""
+
+# Job states the store knows besides the provider-neutral ones (before a remote job exists).
+PREPARING = "preparing"
+UPLOADING = "uploading"
+LAUNCHING = "launching"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class JobRecord:
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    provider: str
+    state: str
+    spec_json: str
+    spec_hash: str
+    data_hash: str = ""
+    data_dir: str = ""
+    handle_json: str | None = None
+    estimate_json: str | None = None
+    choice_json: str | None = None
+    artifact_json: str | None = None
+    actual_json: str | None = None
+    message: str = ""
+    error: str = ""
+    log_cursor: str = ""
+    profile: str = ""
+    launched_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def handle(self) -> JobHandle | None:
+        return JobHandle.from_json(self.handle_json) if self.handle_json else None
+
+    @property
+    def estimate(self) -> CostEstimate | None:
+        return CostEstimate.from_json(self.estimate_json) if self.estimate_json else None
+
+    @property
+    def artifact(self) -> ModelArtifact | None:
+        return ModelArtifact.from_json(self.artifact_json) if self.artifact_json else None
+
+    @property
+    def choice(self) -> list[dict]:
+        return json.loads(self.choice_json) if self.choice_json else []
+
+    @property
+    def actual(self) -> dict:
+        return json.loads(self.actual_json) if self.actual_json else {}
+
+    @property
+    def spec(self):
+        from .spec import JobSpec
+
+        return JobSpec.model_validate_json(self.spec_json)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in {s.value for s in JobState if s.terminal}
+
+
+_COLUMNS = [f.name for f in fields(JobRecord) if f.name != "extra"]
+
+
+class JobStore:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else paths.home() / "jobs.sqlite"
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            with conn:
+                yield conn
+
+    @staticmethod
+    def new_id(name: str) -> str:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+        return f"{name[:32].lower()}-{stamp}-{uuid.uuid4().hex[:6]}".replace("_", "-").replace(".", "-")
+
+    def create(self, *, id: str, name: str, provider: str, spec_json: str, spec_hash: str,
+               state: str = PREPARING, **values: Any) -> JobRecord:
+        now = _now()
+        rec = JobRecord(id=id, name=name, created_at=now, updated_at=now, provider=provider, state=state,
+                        spec_json=spec_json, spec_hash=spec_hash, **values)
+        with self._db() as db:
+            db.execute(f"INSERT INTO jobs ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
+                       [getattr(rec, c) for c in _COLUMNS])
+        return rec
+
+    def update(self, job_id: str, **values: Any) -> JobRecord:
+        unknown = set(values) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown job columns: {sorted(unknown)}")
+        values["updated_at"] = _now()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._db() as db:
+            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*values.values(), job_id])
+            if cur.rowcount == 0:
+                raise ConfigError(f"no job {job_id!r} in {self.path}")
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                rows = db.execute("SELECT * FROM jobs WHERE id LIKE ? ORDER BY created_at DESC",
+                                  (job_id.replace("%", "") + "%",)).fetchall()
+                if len(rows) == 1:
+                    row = rows[0]
+                elif len(rows) > 1:
+                    raise ConfigError(f"job id {job_id!r} is ambiguous: " + ", ".join(r["id"] for r in rows[:5]))
+        if row is None:
+            raise ConfigError(f"no job {job_id!r} (see `anytune jobs`)")
+        return JobRecord(**{c: row[c] for c in _COLUMNS})
+
+    def latest(self) -> JobRecord:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+        if row is None:
+            raise ConfigError("there are no jobs yet (`anytune submit job.yaml`)")
+        return JobRecord(**{c: row[c] for c in _COLUMNS})
+
+    def list(self, limit: int = 50) -> list[JobRecord]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
+        return [JobRecord(**{c: r[c] for c in _COLUMNS}) for r in rows]
+
+    # --- uploads already made (for providers whose storage cannot be asked by content hash) -------
+
+    def find_upload(self, provider: str, content_hash: str) -> str | None:
+        with self._db() as db:
+            row = db.execute("SELECT ref_json FROM uploads WHERE provider = ? AND content_hash = ?",
+                             (provider, content_hash)).fetchone()
+        return row["ref_json"] if row else None
+
+    def record_upload(self, provider: str, content_hash: str, ref_json: str) -> None:
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?)", (provider, content_hash, ref_json, _now()))
