@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up a fresh machine and run every test. The README's test command and .ci/run both run this file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+. .venv/bin/activate
+pip install -q --upgrade pip
+# torch first and pinned: an unpinned torch pulls GBs of CUDA wheels on a CPU-only machine.
+pip install -q torch==2.13.0
+pip install -q -e '.[all,dev]'
+
+pytest "$@"
