@@ -1,0 +1,178 @@
+"""The throughput and memory model and the GPU plans, including the worked examples of docs/estimation.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from anytune.errors import ConfigError
+from anytune.estimate import load_catalog, plan_gpu, plan_local
+from anytune.estimate import pricing as pricing_mod
+from anytune.estimate.hardware import normalize_gpu
+from anytune.estimate.model_size import from_config, model_size
+from anytune.estimate.workload import GB, flops_per_token, memory_per_gpu, usable_bytes
+from anytune.spec import parse_spec
+from anytune.types import DataStats, SplitStats
+
+ROOT = Path(__file__).resolve().parents[1]
+SAGEMAKER = ROOT / "plugins/anytune-sagemaker/src/anytune_sagemaker/data/pricing.json"
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANYTUNE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ANYTUNE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
+    monkeypatch.setattr(pricing_mod, "today", lambda: dt.date(2026, 11, 21))
+
+
+def spec_for(model="meta-llama/Llama-2-7b-hf", method="lora", **hp):
+    hp = {"batch_size": 1, "max_seq_length": 2048, **hp}
+    return parse_spec({"name": "t", "base_model": model, "method": method, "data": {"train": "x.jsonl"},
+                       "hyperparameters": hp})
+
+
+def stats_for(examples=1000, tokens_each=1500, max_tokens=2048):
+    return DataStats(splits={"train": SplitStats(examples=examples, tokens=examples * tokens_each,
+                                                  max_tokens=max_tokens)})
+
+
+# --- worked example 1 (docs/estimation.md): 7B on one 24 GB GPU at seq 2048, batch 1 -------------
+
+def test_7b_lora_fits_24gb_full_does_not():
+    size = model_size("meta-llama/Llama-2-7b-hf")
+    assert 6.7e9 < size.params < 6.8e9  # 6,738,415,616 in the model card
+    lora = memory_per_gpu(size, "lora", seq=2048, batch=1)
+    full = memory_per_gpu(size, "full", seq=2048, batch=1)
+    room = usable_bytes(24)
+    assert lora.total < room < full.total
+    # the hand figures of the docs: full = 16 B/param = 107.8 GB of states before activations
+    assert (full.weights + full.gradients + full.optimizer) / GB == pytest.approx(16 * 6.738415616, rel=1e-6)
+    assert lora.weights / GB == pytest.approx(2 * 6.738415616, abs=0.2)
+    assert 15 < lora.total / GB < 18
+
+
+def test_7b_plan_picks_a_24gb_gpu_for_lora_and_rejects_every_instance_for_full():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    lora = plan_gpu(spec_for(), stats_for(), catalog)
+    assert lora.fits and lora.gpu_count == 1 and lora.gpu in ("A10G", "L4")
+    assert lora.total.amount > 0 and lora.spot_total.amount < lora.total.amount
+    assert sum(line.total.amount for line in lora.lines) == lora.total.amount
+    full = plan_gpu(spec_for(method="full"), stats_for(), catalog)
+    assert not full.fits and full.lines == ()
+    assert len(full.rejected) == len(catalog.data.instances)
+    assert all("needs 110" in r and "does not fit even at batch 1" in r for r in full.rejected)
+
+
+def test_qlora_needs_less_than_lora():
+    size = model_size("meta-llama/Llama-3.1-8B")
+    q = memory_per_gpu(size, "qlora", seq=2048, batch=1)
+    lo = memory_per_gpu(size, "lora", seq=2048, batch=1)
+    assert q.weights < 0.4 * lo.weights
+
+
+def test_rejection_says_which_batch_would_fit():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    est = plan_gpu(spec_for(batch_size=32), stats_for(), catalog)
+    small = [r for r in est.rejected if r.startswith("ml.g5.xlarge")][0]
+    assert "at batch 32 × seq 2048" in small and "fits at batch ≤" in small
+    assert est.fits and est.instance == "ml.p5.48xlarge"  # only 80 GB GPUs hold batch 32
+
+
+# --- FLOPs and time -----------------------------------------------------------------------------
+
+def test_flops_per_token_rules():
+    size = model_size("meta-llama/Llama-2-7b-hf")
+    n = size.compute_params
+    assert flops_per_token(size, "full", 0) == 6 * n
+    assert flops_per_token(size, "lora", 0) == 4 * n
+    # attention term of PaLM appendix B: 12·L·H·Q·T
+    assert flops_per_token(size, "full", 1000) - 6 * n == 12 * 32 * 32 * 128 * 1000
+
+
+def test_hours_follow_the_formula():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    spec = parse_spec({
+        "name": "t", "base_model": "meta-llama/Llama-2-7b-hf", "data": {"train": "x.jsonl"},
+        "hyperparameters": {"batch_size": 1, "max_seq_length": 2048, "epochs": 2},
+        "compute": {"gpu": "A10G", "gpu_count": 1}})
+    est = plan_gpu(spec, stats_for(examples=100, tokens_each=1000, max_tokens=1000), catalog)
+    size = model_size("meta-llama/Llama-2-7b-hf")
+    flops = 100_000 * 2 * flops_per_token(size, "lora", 1000)
+    expected = flops / (125e12 * 0.18) / 3600 + 6 / 60  # A10G lora MFU 0.18, 6 min start-up
+    assert est.hours == pytest.approx(expected)
+    assert est.instance == "ml.g5.xlarge"  # the cheaper of the two single-A10G instances
+
+
+def test_spot_plan_sorts_by_spot_price_and_max_hours_rejects():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    spec = parse_spec({"name": "t", "base_model": "meta-llama/Llama-2-7b-hf", "data": {"train": "x"},
+                       "hyperparameters": {"batch_size": 1, "max_seq_length": 2048},
+                       "compute": {"max_hours": 0.5, "spot": True}})
+    est = plan_gpu(spec, stats_for(examples=20_000), catalog)
+    assert any("compute.max_hours 0.5" in r for r in est.rejected)
+
+
+def test_unknown_gpu_request_is_a_config_error():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    spec = parse_spec({"name": "t", "base_model": "gpt2", "data": {"train": "x"}, "compute": {"gpu": "Z9000"}})
+    with pytest.raises(ConfigError, match="unknown GPU 'Z9000'"):
+        plan_gpu(spec, stats_for(), catalog)
+
+
+# --- model size ---------------------------------------------------------------------------------
+
+def test_model_size_from_local_config_and_safetensors_header(tmp_path):
+    cfg = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 1000, "tie_word_embeddings": True}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    by_config = model_size(str(tmp_path))
+    # embed 64k + per layer (q 4096 + k,v 2·2048 + o 4096 + mlp 3·8192 + norms 128) + final norm 64
+    assert by_config.params == 64_000 + 2 * (4096 + 4096 + 4096 + 24576 + 128) + 64
+    assert not by_config.exact
+    header = json.dumps({"a": {"dtype": "BF16", "shape": [10, 20], "data_offsets": [0, 400]},
+                         "b": {"dtype": "BF16", "shape": [7], "data_offsets": [400, 414]},
+                         "__metadata__": {"format": "pt"}}).encode()
+    (tmp_path / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 414)
+    exact = model_size(str(tmp_path))
+    assert exact.params == 207 and exact.exact and "safetensors" in exact.source
+
+
+def test_model_size_from_name_is_labelled_a_guess_and_unknown_is_an_error():
+    guess = model_size("someone/custom-13B-v2")
+    assert guess.params == 13_000_000_000 and "guessed" in guess.source
+    with pytest.raises(ConfigError, match="cannot tell the size"):
+        model_size("someone/custom-model")
+
+
+def test_gpt2_shape_matches_its_known_count():
+    size = from_config({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257,
+                        "n_positions": 1024})
+    assert size.params == 124_337_664  # weights only: 12·(4h² + 8h² + 2h) + (V + 1024)·h + h
+    assert abs(size.params - 124_439_808) / 124_439_808 < 0.001  # HF's count with biases: 124,439,808
+
+
+def test_gpu_names_normalise():
+    assert normalize_gpu("NVIDIA A100-SXM4-80GB") == "A100-80GB"
+    assert normalize_gpu("NVIDIA_L4") == "L4"
+    assert normalize_gpu("NVIDIA GeForce RTX 4090") == "RTX-4090"
+    assert normalize_gpu("NVIDIA A10G") == "A10G"
+    assert normalize_gpu("NVIDIA A10") == "A10"
+    assert normalize_gpu("Tesla T4") == "T4"
+    assert normalize_gpu("NVIDIA H100 NVL") == "H100-NVL"
+    assert normalize_gpu("mystery") is None
+
+
+# --- local ----------------------------------------------------------------------------------------
+
+def test_local_plan_prices_time_and_reports_the_fit():
+    est = plan_local(spec_for(), stats_for(), Decimal("0.5"), "NVIDIA GeForce RTX 4090", 1)
+    assert est.fits and est.provider == "local"
+    assert est.total.amount == Decimal("0.5") * est.lines[0].quantity
+    assert any("not calibrated" in n for n in est.notes)
+    full = plan_local(spec_for(method="full"), stats_for(), Decimal(0), "NVIDIA GeForce RTX 4090", 1)
+    assert not full.fits and "needs 110" in full.rejected[0]
