@@ -1,0 +1,87 @@
+"""Turn one canonical training record into text, split where the loss starts.
+
+``render(record, tokenizer) -> (prompt_text, completion_text)``: the trainer tokenizes both parts and
+computes the loss on the completion tokens only. The two strings concatenated are exactly what the model
+sees; special tokens appear as text (the trainer tokenizes with ``add_special_tokens=False``).
+
+Rules per canonical format:
+
+- ``chat`` (``{"messages": [...]}``): the conversation is cut after the last assistant message whose
+  ``weight`` is not 0 (default 1); that message is the completion, everything before it the prompt.
+  With a chat template (``tokenizer.chat_template``) the prompt is the template applied to the earlier
+  messages with ``add_generation_prompt=True`` and the completion is what the full render adds to it.
+  Without one, a plain fallback: each message as ``"<role>: <content>\\n"``, the prompt ending in
+  ``"assistant: "`` and the completion being the answer followed by the tokenizer's EOS token.
+- ``prompt_completion``: with a chat template, rendered as one user/assistant exchange (the model is
+  trained the way it will be prompted); without one, ``prompt`` and ``completion + EOS`` as they are.
+- ``text``: the prompt is empty and the whole text (+ EOS) is trained on.
+- ``preference``: not a supervised format; DataError (needs a preference trainer, not available yet).
+
+Light on purpose: no torch or transformers import; ``tokenizer`` is duck-typed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DataError
+
+ROLES = ("system", "user", "assistant")
+
+
+def detect_format(record: dict[str, Any]) -> str:
+    if "messages" in record:
+        return "chat"
+    if "chosen" in record and "rejected" in record:
+        return "preference"
+    if "prompt" in record and "completion" in record:
+        return "prompt_completion"
+    if "text" in record:
+        return "text"
+    raise DataError(f"record has none of the canonical keys (messages, prompt/completion, text): {sorted(record)}")
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def _eos(tokenizer) -> str:
+    return getattr(tokenizer, "eos_token", None) or ""
+
+
+def render(record: dict[str, Any], tokenizer) -> tuple[str, str]:
+    """(prompt_text, completion_text) for one canonical record; the loss is taken on the completion."""
+    fmt = detect_format(record)
+    if fmt == "text":
+        return "", str(record["text"]) + _eos(tokenizer)
+    if fmt == "prompt_completion":
+        prompt, completion = str(record["prompt"]), str(record["completion"])
+        if has_chat_template(tokenizer):
+            return _render_chat([{"role": "user", "content": prompt},
+                                 {"role": "assistant", "content": completion}], tokenizer)
+        return prompt, completion + _eos(tokenizer)
+    if fmt == "chat":
+        return _render_chat(record["messages"], tokenizer)
+    raise DataError("preference records (prompt/chosen/rejected) need a preference trainer (DPO), which anytune's "
+                    "trainer does not offer yet", hint="train on prompt/completion or chat data")
+
+
+def _render_chat(messages: list[dict[str, Any]], tokenizer) -> tuple[str, str]:
+    msgs = [m for m in messages if m.get("role") in ROLES]
+    if len(msgs) != len(messages):
+        bad = sorted({str(m.get("role")) for m in messages} - set(ROLES))
+        raise DataError(f"unknown chat role(s) {bad}", field="messages.role", hint=f"use one of {', '.join(ROLES)}")
+    last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant" and m.get("weight", 1) != 0), default=None)
+    if last is None:
+        raise DataError("chat record has no assistant message to learn from", field="messages")
+    history = [{"role": m["role"], "content": str(m["content"])} for m in msgs[:last]]
+    answer = str(msgs[last]["content"])
+    if has_chat_template(tokenizer):
+        prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(history + [{"role": "assistant", "content": answer}], tokenize=False)
+        if full.startswith(prompt):
+            return prompt, full[len(prompt):]
+        # A template whose generation prompt is not a prefix of the full render (rare): train on the answer.
+        return prompt, answer + _eos(tokenizer)
+    prompt = "".join(f"{m['role']}: {m['content']}\n" for m in history) + "assistant: "
+    return prompt, answer + _eos(tokenizer)

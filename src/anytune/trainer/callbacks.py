@@ -1,0 +1,63 @@
+"""Trainer callbacks: progress lines + status.json, and TensorBoard event files (main process only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from .status import StatusFile
+
+
+class Progress(TrainerCallback):
+    """Prints one line per logging step and evaluation, and keeps status.json fresh."""
+
+    def __init__(self, status: StatusFile, log: Callable[[str], None]):
+        self.status, self.log = status, log
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.status.update(state="training", step=state.global_step, total_steps=state.max_steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.status.update(force=False, step=state.global_step, epoch=round(state.epoch or 0, 4))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        where = f"step {state.global_step}/{state.max_steps} epoch {state.epoch or 0:.2f}"
+        if "loss" in logs:
+            self.log(f"{where} loss {logs['loss']:.4f} lr {logs.get('learning_rate', 0):.2e}")
+            self.status.update(loss=logs["loss"], step=state.global_step, epoch=round(state.epoch or 0, 4))
+        for key, value in logs.items():
+            if key.endswith("_loss") and key != "train_loss":
+                self.log(f"{where} {key.replace('_', ' ')} {value:.4f}")
+                if key == "eval_loss":
+                    self.status.update(eval_loss=value)
+
+
+class TensorBoard(TrainerCallback):
+    """Scalars of every log event (train/loss, eval/loss, train/learning_rate, ...) as event files."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir, self.writer = log_dir, None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        for key, value in logs.items():
+            if isinstance(value, (int, float)):
+                group, _, name = key.partition("_") if key.split("_")[0] in ("eval", "test", "train") else ("", "", key)
+                self.writer.add_scalar(f"{group or 'train'}/{name}", value, state.global_step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

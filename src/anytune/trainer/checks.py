@@ -1,0 +1,45 @@
+"""Can this machine train with this method, and how many processes to start. No torch import here:
+providers call these from a parent process that must stay light."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping
+
+TRAIN_DEPS = ("torch", "transformers", "accelerate", "safetensors")
+
+
+def missing_modules(names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if importlib.util.find_spec(n) is None]
+
+
+def check_method(method: str, *, cuda: bool) -> str | None:
+    """Why ``method`` cannot run here (a sentence naming the fix), or None when it can.
+
+    ``cuda`` says whether a CUDA GPU is usable; the caller finds out (the trainer asks torch,
+    the local provider asks nvidia-smi so it need not import torch)."""
+    missing = missing_modules(TRAIN_DEPS + (("peft",) if method in ("lora", "qlora") else ()))
+    if missing:
+        return f"the trainer needs {', '.join(missing)}: pip install 'anytune[train]'"
+    if method == "qlora":
+        if not cuda:
+            return ("QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); none is usable here. "
+                    "Use method: lora (or full) on this machine, or run on a GPU provider")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            return "QLoRA needs bitsandbytes: pip install bitsandbytes"
+    elif method not in ("full", "lora"):
+        return f"unknown training method {method!r} (full, lora or qlora)"
+    return None
+
+
+def relaunch_command(argv: list[str], gpus: int, env: Mapping[str, str]) -> list[str] | None:
+    """With more than one visible GPU, the command that restarts the trainer under accelerate (one
+    process per GPU, data parallel); None when this process should train itself.
+
+    Already-distributed processes (``LOCAL_RANK``/``WORLD_SIZE`` set by accelerate or torchrun) and
+    ``ANYTUNE_NO_ACCELERATE=1`` train in place. Limit the GPUs with ``CUDA_VISIBLE_DEVICES``."""
+    if gpus < 2 or "LOCAL_RANK" in env or "WORLD_SIZE" in env or env.get("ANYTUNE_NO_ACCELERATE") == "1":
+        return None
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={gpus}",
+            "--num_machines=1", "--dynamo_backend=no", "--mixed_precision=no", "-m", "anytune.trainer", *argv]

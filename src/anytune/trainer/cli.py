@@ -1,0 +1,107 @@
+"""``python -m anytune.trainer``: the one training entry point, locally and in every cloud container.
+
+    python -m anytune.trainer --spec SPEC.json [--train PATH] [--validation PATH] [--test PATH]
+                              [--output DIR] [--checkpoints DIR] [--logs DIR] [--status FILE]
+
+SPEC.json is ``JobSpec.model_dump_json()``. Each PATH is a JSONL file (canonical records, see
+anytune.data) or a folder holding one. Missing paths come from the platform's env contract
+(:mod:`anytune.trainer.platform`). Exit codes: 0 trained, 2 bad input, 1 training failed,
+143 stopped by SIGTERM. With more than one visible GPU the trainer restarts itself under
+``accelerate launch`` (one process per GPU); set ``CUDA_VISIBLE_DEVICES`` to use fewer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Mapping
+
+from ..errors import AnytuneError, ConfigError
+from ..spec import Hyperparameters, JobSpec, parse_spec
+from . import platform
+from .checks import relaunch_command
+from .status import StatusFile
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (cancel, spot interruption, platform stop)."""
+
+
+def parse_args(argv: list[str]) -> platform.Args:
+    p = argparse.ArgumentParser(prog="python -m anytune.trainer", description=__doc__.split("\n\n")[0])
+    p.add_argument("--spec", help="job spec JSON file (JobSpec.model_dump_json())")
+    for name in ("train", "validation", "test"):
+        p.add_argument(f"--{name}", help=f"{name} split: a JSONL file or a folder holding one")
+    p.add_argument("--output", help="where the model/adapter, tokenizer, metrics.json and manifest go")
+    p.add_argument("--checkpoints", help="checkpoint folder; the run resumes from the latest one in it")
+    p.add_argument("--logs", help="TensorBoard event files")
+    p.add_argument("--status", help="status.json kept fresh while training (default <output>/../status.json)")
+    return platform.Args(**vars(p.parse_args(argv)))
+
+
+def load_spec(args: platform.Args, env: Mapping[str, str]) -> JobSpec:
+    text = platform.spec_text(args, env)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the job spec is not valid JSON: {exc}") from None
+    overrides = platform.hyperparameter_overrides(env, set(Hyperparameters.model_fields))
+    if overrides and isinstance(data, dict):
+        data["hyperparameters"] = {**(data.get("hyperparameters") or {}), **overrides}
+    return parse_spec(data, source=args.spec or "SM_HPS")
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _log(line: str) -> None:
+    print(line, flush=True)
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    env = os.environ
+    status = StatusFile(None)  # no file until the paths are known
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        spec = load_spec(args, env)
+        default_output = spec.output_path(env.get("ANYTUNE_JOB_ID", "latest"))
+        paths = platform.resolve(args, env, default_output=str(default_output))
+        status = StatusFile(paths.status)
+        command = relaunch_command(argv, _gpu_count(), env)
+        if command:
+            _log(f"several GPUs visible: restarting under accelerate: {' '.join(command)}")
+            return subprocess.call(command)
+        from .loop import describe, run
+
+        _log(f"anytune trainer: job {spec.name} on {paths.platform}, data {paths.train}")
+        metrics = run(spec, paths, log=_log, status=status)
+        _log(describe(metrics, paths.output))
+        return 0
+    except AnytuneError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        status.update(state="failed", message=str(exc))
+        return exc.exit_code
+    except Terminated:
+        print("stopped by SIGTERM", file=sys.stderr, flush=True)
+        status.update(state="cancelled", message="stopped by SIGTERM")
+        return 143
+    except Exception as exc:
+        traceback.print_exc()
+        status.update(state="failed", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)

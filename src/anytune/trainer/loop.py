@@ -1,0 +1,210 @@
+"""The training run: load the model (full, LoRA or QLoRA), tokenize the splits, train with
+``transformers.Trainer`` (gradient accumulation, bf16 where supported, per-epoch evaluation and
+checkpoints, resume), evaluate before and after, save the outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..spec import JobSpec
+from . import outputs
+from .checks import check_method
+from .dataset import Collator, read_jsonl, tokenize
+from .platform import RunPaths
+from .status import StatusFile
+
+RUN_FILE = "anytune-run.json"  # in the checkpoints dir: which job the checkpoints belong to
+
+
+def _dtype_keyword() -> str:
+    """``from_pretrained``'s dtype argument: ``dtype`` since transformers 4.56, ``torch_dtype`` before."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {}
+    if spec.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16)
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    elif spec.method == "lora" and bf16:
+        kwargs[_dtype_keyword()] = torch.bfloat16  # frozen base weights in bf16; adapters stay fp32
+    model = AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
+    if spec.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if spec.method == "qlora":
+        model = prepare_model_for_kbit_training(model)
+    lora = spec.hyperparameters.lora
+    targets = lora.target_modules
+    if targets == "auto":
+        from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
+
+        targets = defaults.get(model.config.model_type, "all-linear")
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+                        task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps_per_epoch: int):
+    from transformers import TrainingArguments
+
+    hp = spec.hyperparameters
+    total = max(1, int(steps_per_epoch * hp.epochs + 0.999))
+    every = "steps" if hp.eval_steps else "epoch"
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(paths.checkpoints), per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size, gradient_accumulation_steps=hp.gradient_accumulation,
+        num_train_epochs=hp.epochs, learning_rate=hp.learning_rate, weight_decay=hp.weight_decay,
+        logging_steps=max(1, total // 20), logging_first_step=True, save_strategy=every, save_total_limit=2,
+        eval_strategy=every if paths.validation else "no", report_to="none", disable_tqdm=True, seed=hp.seed,
+        data_seed=hp.seed, bf16=bf16, use_cpu=not cuda, remove_unused_columns=False, label_names=["labels"],
+        dataloader_num_workers=0,
+    )
+    if hp.eval_steps:
+        kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "warmup_ratio" in fields:  # transformers 4.x
+        kwargs["warmup_ratio"] = hp.warmup_ratio
+    else:  # transformers 5: a float below 1 is a ratio
+        kwargs["warmup_steps"] = hp.warmup_ratio
+    return TrainingArguments(**kwargs), total
+
+
+def _resume_point(paths: RunPaths, spec: JobSpec) -> tuple[str | None, dict[str, Any]]:
+    """The latest checkpoint of this same job, and what the first run recorded (eval_loss_before)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    record_path = paths.checkpoints / RUN_FILE
+    if not paths.checkpoints.is_dir():
+        return None, {}
+    last = get_last_checkpoint(str(paths.checkpoints))
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    if last and record.get("spec_hash") not in (None, spec.spec_hash()):
+        raise ConfigError(f"the checkpoints in {paths.checkpoints} belong to another job "
+                          f"(spec {record.get('spec_hash')}, this one is {spec.spec_hash()})",
+                          ["pass another --checkpoints folder, or delete that one to start over"])
+    return last, record if last else {}
+
+
+def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
+        status: StatusFile | None = None) -> dict[str, Any]:
+    """Train ``spec`` on ``paths``; returns the metrics written to metrics.json."""
+    import torch
+    from transformers import AutoTokenizer, PrinterCallback, Trainer
+    from transformers.utils import logging as hf_logging
+
+    from .callbacks import Progress, TensorBoard
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_warning()
+    cuda = torch.cuda.is_available()
+    problem = check_method(spec.method, cuda=cuda)
+    if problem:
+        raise ConfigError(problem)
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    status = status or StatusFile(paths.status)
+    status.update(state="loading")
+    started = time.time()
+
+    resume, record = _resume_point(paths, spec)
+    outputs.prepare_output_dir(paths.output, resuming=resume is not None)
+    tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    max_len = spec.hyperparameters.max_seq_length
+    splits = {name: tokenize(read_jsonl(p), tokenizer, max_len, source=str(p))
+              for name, p in (("train", paths.train), ("validation", paths.validation), ("test", paths.test)) if p}
+    for name, ds in splits.items():
+        log(f"{name}: {len(ds)} examples, {ds.tokens} tokens ({ds.completion_tokens} trained on)"
+            + (f", {ds.dropped} dropped: no completion left within max_seq_length" if ds.dropped else ""))
+
+    model = _load_model(spec, cuda, bf16)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total_params = sum(p.numel() for p in model.parameters())
+    log(f"model {spec.base_model}: {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
+        f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
+    hp = spec.hyperparameters
+    per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
+    args, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step))
+    progress, board = Progress(status, log), TensorBoard(paths.logs)
+    trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("validation"),
+                      data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1), processing_class=tokenizer,
+                      callbacks=[progress, board])
+    trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
+    main = trainer.is_world_process_zero()
+
+    metrics: dict[str, Any] = {"base_model": spec.base_model, "method": spec.method, "device": "cuda" if cuda else "cpu",
+                               "bf16": bf16, "trainable_parameters": trainable, "total_parameters": total_params,
+                               "examples": {k: len(v) for k, v in splits.items()},
+                               "dropped": {k: v.dropped for k, v in splits.items()},
+                               "eval_loss_before": record.get("eval_loss_before"), "resumed_from": resume}
+    if "validation" in splits and resume is None:
+        status.update(state="evaluating", total_steps=total_steps)
+        metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
+    if main:
+        paths.checkpoints.mkdir(parents=True, exist_ok=True)
+        (paths.checkpoints / RUN_FILE).write_text(json.dumps(
+            {"spec_hash": spec.spec_hash(), "eval_loss_before": metrics["eval_loss_before"]}))
+
+    if resume:
+        log(f"resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    state = trainer.state
+    evals = [e for e in state.log_history if "eval_loss" in e]
+    if "validation" in splits:
+        if evals and evals[-1].get("step") == state.global_step:
+            metrics["eval_loss_after"] = evals[-1]["eval_loss"]
+        else:
+            status.update(state="evaluating")
+            metrics["eval_loss_after"] = trainer.evaluate()["eval_loss"]
+    if "test" in splits:
+        status.update(state="evaluating")
+        metrics["test_loss"] = trainer.evaluate(splits["test"], metric_key_prefix="test")["test_loss"]
+    board.close()
+
+    runtime = result.metrics.get("train_runtime") or 0.0
+    start_step = int(Path(resume).name.rsplit("-", 1)[-1]) if resume else 0
+    tokens_per_step = splits["train"].tokens * hp.epochs / max(1, state.max_steps)
+    trained_tokens = tokens_per_step * (state.global_step - start_step)  # non-padding tokens, this session
+    metrics.update({
+        "total_steps": state.max_steps, "steps": state.global_step, "epochs": hp.epochs,
+        "train_loss": result.training_loss, "train_runtime_s": round(runtime, 3),
+        "tokens_per_second": round(trained_tokens / runtime, 1) if runtime else None,
+        "train": [{k: e[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in e}
+                  for e in state.log_history if "loss" in e],
+        "eval": [{k: e[k] for k in ("step", "epoch", "eval_loss") if k in e} for e in evals],
+        "wall_time_s": round(time.time() - started, 3),
+    })
+    if main:
+        status.update(state="saving")
+        outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics)
+        status.update(state="succeeded", step=state.global_step, eval_loss=metrics.get("eval_loss_after"))
+    return metrics
+
+
+def describe(metrics: dict[str, Any], output: Path) -> str:
+    """The closing lines of a run: held-out loss before/after and where the model went."""
+    lines = []
+    if metrics.get("eval_loss_before") is not None and metrics.get("eval_loss_after") is not None:
+        lines.append(f"eval loss: {metrics['eval_loss_before']:.4f} before -> {metrics['eval_loss_after']:.4f} after")
+    if metrics.get("test_loss") is not None:
+        lines.append(f"test loss: {metrics['test_loss']:.4f}")
+    lines.append(f"model saved to {output}")
+    return "\n".join(lines)

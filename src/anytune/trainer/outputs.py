@@ -1,0 +1,43 @@
+"""What the trainer leaves in its output dir: the model (or LoRA adapter) as safetensors, the tokenizer,
+metrics.json and anytune-manifest.json (sha256 + size of every file, written last: its presence means
+the output is complete)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import MANIFEST, write_manifest
+from ..errors import ConfigError
+
+METRICS = "metrics.json"
+
+
+def prepare_output_dir(out: Path, *, resuming: bool) -> None:
+    """Refuse to write into a folder holding someone else's files. A previous anytune output (it has a
+    manifest) is replaced; so is a partial one when the run resumes from a checkpoint."""
+    if out.is_dir() and any(out.iterdir()):
+        if not ((out / MANIFEST).exists() or resuming):
+            raise ConfigError(f"the output folder {out} is not empty and holds no anytune model",
+                              ["pick another output folder (--output) or empty this one"])
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def clear_dir(out: Path) -> None:
+    """Empty ``out`` (not the folder itself: on SageMaker it is a mount point)."""
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def save(model, tokenizer, out: Path, metrics: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    clear_dir(out)
+    model.save_pretrained(out)  # safetensors: model.safetensors, or adapter_model.safetensors for LoRA
+    tokenizer.save_pretrained(out)
+    (out / METRICS).write_text(json.dumps(metrics, indent=1))
+    write_manifest(out)

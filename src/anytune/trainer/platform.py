@@ -1,0 +1,167 @@
+"""Where the trainer finds its inputs and puts its outputs on each platform (the env contract).
+
+Explicit command-line paths always win. Missing ones come from the platform the trainer runs on:
+
+- SageMaker (``SM_MODEL_DIR`` or ``SM_HPS`` set): data from ``SM_CHANNEL_TRAIN`` / ``_VALIDATION`` / ``_TEST``,
+  model to ``SM_MODEL_DIR``, checkpoints in ``/opt/ml/checkpoints`` (synced to S3 when the job has a
+  CheckpointConfig), TensorBoard to ``/opt/ml/output/tensorboard``, status.json to ``SM_OUTPUT_DATA_DIR``.
+  ``SM_HPS`` (JSON): ``spec`` holds the job spec (inline JSON or a path) when ``--spec`` is not given; every
+  other key named like a spec hyperparameter (``epochs``, ``learning_rate``, ...) overrides it, which is
+  how SageMaker hyperparameter tuning sets values.
+- Vertex AI (``AIP_MODEL_DIR`` set): model to ``AIP_MODEL_DIR``, checkpoints to ``AIP_CHECKPOINT_DIR``,
+  TensorBoard to ``AIP_TENSORBOARD_LOG_DIR``, data from ``AIP_TRAINING_DATA_URI`` / ``_VALIDATION_`` / ``_TEST_``
+  when set; ``gs://bucket/x`` is read through the Cloud Storage FUSE mount as ``/gcs/bucket/x``.
+- Azure ML, and anywhere else: command-line arguments only (Azure passes ``${{inputs.*}}``/``${{outputs.*}}``).
+
+Without a platform: output defaults to the spec's ``output_dir`` (``{job_id}`` = ``$ANYTUNE_JOB_ID`` or
+``latest``); checkpoints, TensorBoard logs and
+status.json go next to it (``<output>-checkpoints/``, ``<output>-logs/``, ``<output>/../status.json``).
+Pure functions of (args, env): no torch import, unit-tested without any cloud.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError
+
+SAGEMAKER_CHECKPOINTS = "/opt/ml/checkpoints"
+SAGEMAKER_TENSORBOARD = "/opt/ml/output/tensorboard"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    platform: str  # "sagemaker" | "vertex" | "local"
+    train: Path
+    validation: Path | None
+    test: Path | None
+    output: Path
+    checkpoints: Path
+    logs: Path
+    status: Path
+
+
+@dataclass(frozen=True)
+class Args:
+    """The trainer's command-line paths (None = not given)."""
+
+    spec: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    output: str | None = None
+    checkpoints: str | None = None
+    logs: str | None = None
+    status: str | None = None
+
+
+def detect(env: Mapping[str, str]) -> str:
+    if env.get("SM_MODEL_DIR") or env.get("SM_HPS") or env.get("SM_TRAINING_ENV"):
+        return "sagemaker"
+    if env.get("AIP_MODEL_DIR"):
+        return "vertex"
+    return "local"
+
+
+def gcs_fuse(uri: str | None) -> str | None:
+    """``gs://bucket/path`` -> ``/gcs/bucket/path`` (Vertex mounts buckets there); other values unchanged."""
+    if uri and uri.startswith("gs://"):
+        return "/gcs/" + uri[len("gs://"):]
+    return uri
+
+
+def sagemaker_hps(env: Mapping[str, str]) -> dict[str, Any]:
+    raw = env.get("SM_HPS")
+    if not raw:
+        return {}
+    try:
+        hps = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"SM_HPS is not valid JSON: {exc}") from None
+    if not isinstance(hps, dict):
+        raise ConfigError("SM_HPS must be a JSON object")
+    return hps
+
+
+def spec_text(args: Args, env: Mapping[str, str]) -> str:
+    """The job spec as JSON text: ``--spec`` path, else ``SM_HPS['spec']`` (inline JSON or a path)."""
+    source = args.spec or sagemaker_hps(env).get("spec")
+    if source is None:
+        raise ConfigError("no job spec: pass --spec SPEC.json (JobSpec.model_dump_json())")
+    if isinstance(source, dict):
+        return json.dumps(source)
+    source = str(source)
+    if source.lstrip().startswith("{"):
+        return source
+    path = Path(gcs_fuse(source) or source)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the job spec {path}: {exc.strerror or exc}") from None
+
+
+def hyperparameter_overrides(env: Mapping[str, str], names: set[str]) -> dict[str, Any]:
+    """SM_HPS keys that name a spec hyperparameter (SageMaker tuning jobs set these)."""
+    return {k: v for k, v in sagemaker_hps(env).items() if k in names}
+
+
+def find_jsonl(path: str | Path, split: str) -> Path:
+    """A JSONL file, or the one JSONL file in a folder (a channel); ``<split>.jsonl`` wins if several."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.is_dir():
+        raise DataError(f"the {split} data {p} does not exist", hint="pass --" + split + " FILE.jsonl")
+    files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix == ".jsonl")
+    named = [x for x in files if x.stem == split]
+    if named:
+        return named[0]
+    if len(files) == 1:
+        return files[0]
+    what = "no .jsonl file" if not files else f"{len(files)} .jsonl files ({', '.join(f.name for f in files)})"
+    raise DataError(f"the {split} folder {p} holds {what}", hint=f"put one file there, or name it {split}.jsonl")
+
+
+def resolve(args: Args, env: Mapping[str, str], default_output: str) -> RunPaths:
+    """Every path the trainer needs, from the arguments first and the platform's env contract second."""
+    platform = detect(env)
+    if platform == "sagemaker":
+        plat = {
+            "train": env.get("SM_CHANNEL_TRAIN"), "validation": env.get("SM_CHANNEL_VALIDATION"),
+            "test": env.get("SM_CHANNEL_TEST"), "output": env.get("SM_MODEL_DIR"),
+            "checkpoints": SAGEMAKER_CHECKPOINTS, "logs": SAGEMAKER_TENSORBOARD,
+            "status": str(Path(env["SM_OUTPUT_DATA_DIR"]) / "status.json") if env.get("SM_OUTPUT_DATA_DIR") else None,
+        }
+    elif platform == "vertex":
+        plat = {
+            "train": gcs_fuse(env.get("AIP_TRAINING_DATA_URI")),
+            "validation": gcs_fuse(env.get("AIP_VALIDATION_DATA_URI")),
+            "test": gcs_fuse(env.get("AIP_TEST_DATA_URI")), "output": gcs_fuse(env.get("AIP_MODEL_DIR")),
+            "checkpoints": gcs_fuse(env.get("AIP_CHECKPOINT_DIR")), "logs": gcs_fuse(env.get("AIP_TENSORBOARD_LOG_DIR")),
+            "status": None,
+        }
+    else:
+        plat = dict.fromkeys(("train", "validation", "test", "output", "checkpoints", "logs", "status"))
+
+    def pick(name: str) -> str | None:
+        return gcs_fuse(getattr(args, name)) or plat[name]
+
+    train = pick("train")
+    if not train:
+        raise ConfigError("no training data: pass --train FILE.jsonl (or run where SM_CHANNEL_TRAIN is set)")
+    output = Path(pick("output") or default_output)
+    validation, test = pick("validation"), pick("test")
+    return RunPaths(
+        platform=platform,
+        train=find_jsonl(train, "train"),
+        validation=find_jsonl(validation, "validation") if validation else None,
+        test=find_jsonl(test, "test") if test else None,
+        output=output,
+        checkpoints=Path(pick("checkpoints") or output.parent / f"{output.name}-checkpoints"),
+        logs=Path(pick("logs") or output.parent / f"{output.name}-logs"),
+        status=Path(pick("status") or output.parent / "status.json"),
+    )
