@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from anytune.errors import ConfigError
-from anytune.estimate import load_catalog, plan_gpu, plan_local
+from anytune.estimate import Fit, load_catalog, memory_plan, plan_gpu, plan_local
 from anytune.estimate import pricing as pricing_mod
 from anytune.estimate.hardware import normalize_gpu
 from anytune.estimate.model_size import from_config, model_size
@@ -46,14 +46,21 @@ def stats_for(examples=1000, tokens_each=1500, max_tokens=2048):
 def test_7b_lora_fits_24gb_full_does_not():
     size = model_size("meta-llama/Llama-2-7b-hf")
     assert 6.7e9 < size.params < 6.8e9  # 6,738,415,616 in the model card
-    lora = memory_per_gpu(size, "lora", seq=2048, batch=1)
-    full = memory_per_gpu(size, "full", seq=2048, batch=1)
+    lora = memory_per_gpu(size, "lora", seq=2048, batch=1, checkpointing=True)
+    lora_plain = memory_per_gpu(size, "lora", seq=2048, batch=1, checkpointing=False)
+    full = memory_per_gpu(size, "full", seq=2048, batch=1, checkpointing=True)
     room = usable_bytes(24)
-    assert lora.total < room < full.total
+    assert lora.total < room < lora_plain.total < full.total  # LoRA fits with gradient checkpointing only
     # the hand figures of the docs: full = 16 B/param = 107.8 GB of states before activations
     assert (full.weights + full.gradients + full.optimizer) / GB == pytest.approx(16 * 6.738415616, rel=1e-6)
     assert lora.weights / GB == pytest.approx(2 * 6.738415616, abs=0.2)
     assert 15 < lora.total / GB < 18
+    # 34·s·b·h bytes per layer without checkpointing: 34 · 2048 · 4096 · 32 layers = 9.1 GB
+    assert lora_plain.activations / GB == pytest.approx(34 * 2048 * 4096 * 32 / 1e9)
+    plan = memory_plan(spec_for(), 24)
+    assert plan.fits and plan.checkpointing
+    assert not memory_plan(spec_for(method="full"), 24).fits
+    assert memory_plan(spec_for(), 80) == Fit(True, False, lora_plain.total)
 
 
 def test_7b_plan_picks_a_24gb_gpu_for_lora_and_rejects_every_instance_for_full():
@@ -66,6 +73,7 @@ def test_7b_plan_picks_a_24gb_gpu_for_lora_and_rejects_every_instance_for_full()
     assert not full.fits and full.lines == ()
     assert len(full.rejected) == len(catalog.data.instances)
     assert all("needs 110" in r and "does not fit even at batch 1" in r for r in full.rejected)
+    assert any("fits only with gradient checkpointing" in a for a in lora.assumptions)
 
 
 def test_qlora_needs_less_than_lora():

@@ -8,15 +8,17 @@ price catalogs, and the plans providers' ``estimate()`` return. Imports no SDK, 
     pricing.load_catalog(path, provider=..., region=...)      a provider's dated, sourced prices
 """
 
-from .plan import Workload, plan_gpu, plan_local, workload
+from .plan import Fit, Workload, memory_plan, plan_gpu, plan_local, workload
 from .pricing import Catalog, load_catalog
 from .tokens import BilledTokens, openai_billed_tokens, openai_default_epochs, plan_tokens
 
 __all__ = [
     "BilledTokens",
     "Catalog",
+    "Fit",
     "Workload",
     "load_catalog",
+    "memory_plan",
     "openai_billed_tokens",
     "openai_default_epochs",
     "plan_gpu",

@@ -68,8 +68,10 @@ class ModelSize:
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
         if not self.gated_mlp:
             dims.pop("gate_proj")
-        if isinstance(target, str):  # "auto" / "all-linear": every linear layer in the blocks (an upper bound)
+        if target == "all-linear":
             names = list(dims)
+        elif isinstance(target, str):  # "auto": peft's default targets — attention q and v (GPT-2: fused c_attn)
+            names = ["q_proj", "v_proj"] if self.gated_mlp else ["q_proj", "k_proj", "v_proj"]
         else:
             names = [n for n in target if n in dims] or list(dims)
         per_layer = sum(r * (a + b) * (self.experts if n in ("gate_proj", "up_proj", "down_proj") else 1)

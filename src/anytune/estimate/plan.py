@@ -15,7 +15,23 @@ from . import calibration
 from .hardware import CPU, GPUS, Gpu, get_gpu, normalize_gpu
 from .model_size import ModelSize, model_size
 from .pricing import Catalog, Offer, staleness_note
-from .workload import GB, eval_flops_per_token, flops_per_token, max_batch, memory_per_gpu, usable_bytes
+from .workload import (
+    GB,
+    eval_flops_per_token,
+    flops_per_token,
+    max_batch,
+    memory_per_gpu,
+    recompute_factor,
+    usable_bytes,
+)
+
+
+@dataclass(frozen=True)
+class Fit:
+    fits: bool
+    checkpointing: bool  # True when it fits only with gradient checkpointing (or not at all)
+    need_bytes: float
+    reason: str = ""  # why not; or, when checkpointing, the plain need
 
 
 @dataclass(frozen=True)
@@ -33,9 +49,26 @@ class Workload:
     epochs: float
     flops: float  # training + evaluation FLOPs in total
 
-    def memory(self, batch: int | None = None):
-        return memory_per_gpu(self.size, self.method, seq=self.seq, batch=self.batch if batch is None else batch,
-                              lora_r=self.lora_r, lora_target=self.lora_target)
+    def memory(self, *, checkpointing: bool):
+        return memory_per_gpu(self.size, self.method, seq=self.seq, batch=self.batch, lora_r=self.lora_r,
+                              lora_target=self.lora_target, checkpointing=checkpointing)
+
+    def fit(self, memory_gb: float) -> Fit:
+        """Whether one GPU of ``memory_gb`` holds this training run, and whether it needs gradient
+        checkpointing to do so (tried only when the plain run does not fit)."""
+        room = usable_bytes(memory_gb)
+        plain = self.memory(checkpointing=False)
+        if plain.total <= room:
+            return Fit(True, False, plain.total)
+        ckpt = self.memory(checkpointing=True)
+        if ckpt.total <= room:
+            return Fit(True, True, ckpt.total, f"{plain.total / GB:.1f} GB without gradient checkpointing")
+        best = max_batch(self.size, self.method, seq=self.seq, memory_gb=memory_gb, lora_r=self.lora_r,
+                         lora_target=self.lora_target)
+        hint = f"; fits at batch ≤ {best}" if best >= 1 else "; does not fit even at batch 1"
+        return Fit(False, True, ckpt.total,
+                   f"needs {ckpt.total / GB:.1f} GB per GPU > {room / GB:.1f} GB usable "
+                   f"({ckpt.describe()} at batch {self.batch} × seq {self.seq}, with gradient checkpointing){hint}")
 
     def describe(self) -> str:
         per_tok = flops_per_token(self.size, self.method, self.context)
@@ -63,13 +96,14 @@ def _basics(work: Workload, stats: DataStats) -> list[str]:
     out = [f"model size: {work.size.params / 1e9:.3g}B parameters, from {work.size.source}",
            f"compute: {work.describe()}",
            "time = FLOPs / (GPUs × peak dense bf16 FLOP/s × MFU); padding to the longest example in a batch is not counted",
-           "memory: data parallel (every GPU holds the whole model), gradient checkpointing, bf16 weights"]
+           "memory: data parallel (every GPU holds the whole model), bf16 weights, Adam"]
     if stats.approximate:
         out.append(f"token counts are approximate ({stats.tokenizer or 'no tokenizer'})")
     return out
 
 
-def _hours_for(work: Workload, gpu: Gpu, count: int, tflops_per_gpu: float | None = None) -> tuple[float, str]:
+def _hours_for(work: Workload, gpu: Gpu, count: int, tflops_per_gpu: float | None = None, *,
+               checkpointing: bool = False) -> tuple[float, str]:
     if tflops_per_gpu is not None:
         rate = tflops_per_gpu * 1e12 * count
         how = f"{count}× {gpu.name} at a measured {tflops_per_gpu:.3g} TFLOP/s each"
@@ -77,22 +111,14 @@ def _hours_for(work: Workload, gpu: Gpu, count: int, tflops_per_gpu: float | Non
         mfu = gpu.default_mfu(work.method)
         rate = gpu.peak_tflops * 1e12 * mfu * count
         how = f"{count}× {gpu.name} at {gpu.peak_tflops:g} TFLOP/s peak × MFU {mfu:g} (planning assumption)"
-    return work.flops / rate / 3600, how
+    factor = recompute_factor(work.method) if checkpointing else 1.0
+    if checkpointing:
+        how += f", × {factor:.3g} for the recompute of gradient checkpointing"
+    return work.flops * factor / rate / 3600, how
 
 
 def _hours_decimal(hours: float) -> Decimal:
     return Decimal(str(round(hours, 4)))
-
-
-def _fit_reason(work: Workload, memory_gb: float) -> str | None:
-    mem = work.memory()
-    if mem.total <= usable_bytes(memory_gb):
-        return None
-    best = max_batch(work.size, work.method, seq=work.seq, memory_gb=memory_gb, lora_r=work.lora_r,
-                     lora_target=work.lora_target)
-    hint = f"; fits at batch ≤ {best}" if best >= 1 else "; does not fit even at batch 1"
-    return (f"needs {mem.total / GB:.1f} GB per GPU > {usable_bytes(memory_gb) / GB:.1f} GB usable "
-            f"({mem.describe()} at batch {work.batch} × seq {work.seq}){hint}")
 
 
 def _offer_notes(offer: Offer) -> list[str]:
@@ -139,9 +165,10 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
         elif gpu is None:
             why = f"GPU {inst.gpu!r} is not in anytune's hardware catalog, so its speed is unknown"
         else:
-            why = _fit_reason(work, inst.gpu_memory_gb)
+            fit = work.fit(inst.gpu_memory_gb)
+            why = None if fit.fits else fit.reason
         if why is None:
-            hours, how = _hours_for(work, gpu, inst.gpu_count)
+            hours, how = _hours_for(work, gpu, inst.gpu_count, checkpointing=fit.checkpointing)
             hours += overhead_h
             if hours > compute.max_hours:
                 why = f"needs {hours:.1f} h > compute.max_hours {compute.max_hours:g}"
@@ -151,7 +178,7 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
         q = _hours_decimal(hours)
         on_demand = offer.hourly * q
         spot = _spot_hourly(offer, spot_policy)
-        fitting.append((on_demand, None if spot is None else spot * q, hours, how, offer))
+        fitting.append((on_demand, None if spot is None else spot * q, hours, how, offer, fit))
     notes = list(notes)
     assumptions = _basics(work, stats)
     if overhead_h:
@@ -161,7 +188,9 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
                             rejected=tuple(rejected))
     key = (lambda f: (f[1] if f[1] is not None else f[0], f[0])) if compute.spot else (lambda f: (f[0],))
     fitting.sort(key=lambda f: (*key(f), f[4].instance.gpu_count))
-    on_demand, spot_total, hours, how, offer = fitting[0]
+    on_demand, spot_total, hours, how, offer, fit = fitting[0]
+    if fit.checkpointing:
+        assumptions.append(f"fits only with gradient checkpointing ({fit.reason}); time includes its recompute")
     for other in fitting[1:]:
         rejected.append(f"{other[4].instance.name}: fits, but costs {Money(amount=other[0])} on demand")
     assumptions.append(f"throughput: {how}")
@@ -209,22 +238,32 @@ def plan_local(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None,
     if hw is None:
         raise ConfigError(f"local GPU {gpu!r} is not in anytune's hardware catalog",
                           ["run `anytune calibrate` after a short local run, or set compute.gpu to a known type"])
+    fit = work.fit(hw.memory_gb) if gpu else Fit(True, False, 0.0)
     cal = calibration.lookup(hw.name, work.method)
     if cal is not None:
-        hours, how = _hours_for(work, hw, count, cal.tflops_per_gpu)
+        hours, how = _hours_for(work, hw, count, cal.tflops_per_gpu, checkpointing=fit.checkpointing)
         assumptions.append(f"throughput: {how} (calibrated {cal.measured_at} with {cal.base_model}, {cal.method})")
     else:
-        hours, how = _hours_for(work, hw, count)
+        hours, how = _hours_for(work, hw, count, checkpointing=fit.checkpointing)
         assumptions.append(f"throughput: {how}")
         notes.append("not calibrated: run `anytune calibrate` after a local run for a measured speed")
-    fits, rejected = True, ()
-    if gpu:
-        why = _fit_reason(work, hw.memory_gb)
-        if why:
-            fits, rejected = False, (f"local {count}× {hw.name} {hw.memory_gb:g} GB: {why}",)
+    fits, rejected = fit.fits, ()
+    if not fit.fits:
+        rejected = (f"local {count}× {hw.name} {hw.memory_gb:g} GB: {fit.reason}",)
+    elif fit.checkpointing:
+        assumptions.append(f"fits only with gradient checkpointing ({fit.reason}); time includes its recompute")
     q = _hours_decimal(hours)
     line = CostLine(item=f"local {'CPU' if not gpu else f'{count}× {hw.name}'}", quantity=q, unit="hour",
                     unit_price=Money.of(price_per_hour), source="provider_options.local.price_per_hour")
     return CostEstimate(provider="local", instance="this machine", gpu=hw.name if gpu else "", gpu_count=count if gpu else 0,
                         fits=fits, hours=hours, lines=(line,) if fits else (), notes=tuple(notes),
                         assumptions=tuple(assumptions), rejected=rejected)
+
+
+def memory_plan(spec, gpu_memory_gb: float, *, seq: int | None = None) -> Fit:
+    """Does ``spec`` train on one GPU of ``gpu_memory_gb``, and does it need gradient checkpointing?
+    For the trainer to decide at run time (``seq`` defaults to max_seq_length)."""
+    hp = spec.hyperparameters
+    work = Workload(model_size(spec.base_model), spec.method, seq or hp.max_seq_length, 0.0, hp.batch_size,
+                    hp.lora.r, hp.lora.target_modules, 0, hp.epochs, 0.0)
+    return work.fit(gpu_memory_gb)

@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..types import CostEstimate, CostLine, DataStats, Money
-from .pricing import Catalog, staleness_note, sunset_note, today
+from . import pricing
+from .pricing import Catalog, staleness_note, sunset_note
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -87,9 +88,10 @@ def _encoder(name: str):
 
 
 def openai_billed_tokens(records: Iterable[dict], model: str, epochs: int | None = None, *,
-                         catalog: Catalog) -> BilledTokens:
+                         catalog: Catalog, source: str = "training records") -> BilledTokens:
     """Billed training tokens for chat ``records`` ({"messages": [...]}) on ``model``; ``epochs`` None =
-    OpenAI's default rule. The model's context and encoding come from the OpenAI price catalog."""
+    OpenAI's default rule. The model's context and encoding come from the OpenAI price catalog;
+    ``source`` names the file in errors."""
     entry = catalog.model(model)
     if entry is None:
         raise ConfigError(f"{model!r} is not a fine-tunable model in the {catalog.provider} catalog",
@@ -99,7 +101,7 @@ def openai_billed_tokens(records: Iterable[dict], model: str, epochs: int | None
     for i, rec in enumerate(records, 1):
         messages = rec.get("messages") if isinstance(rec, dict) else None
         if not isinstance(messages, list):
-            raise DataError("not a chat record (no 'messages' list)", line=i, field="messages",
+            raise DataError("not a chat record (no 'messages' list)", file=source, line=i, field="messages",
                             hint="OpenAI fine-tuning takes chat records")
         counts.append(example_tokens(messages, enc))
     n_epochs = openai_default_epochs(len(counts)) if epochs is None else int(epochs)
@@ -141,7 +143,7 @@ def plan_tokens(spec, stats: DataStats, catalog: Catalog, *, provider: str | Non
                     as_of=price.as_of)
     sunsets = catalog.sunsets_for(entry.name)
     notes += [sunset_note(s) for s in sunsets]
-    closed = [s for s in sunsets if s.blocks_all_new_jobs and s.date <= today()]
+    closed = [s for s in sunsets if s.blocks_all_new_jobs and s.date <= pricing.today()]
     if closed:
         return CostEstimate(provider=name, fits=False, notes=tuple(notes),
                             rejected=(f"{entry.name}: {closed[0].what} since {closed[0].date.isoformat()}",))

@@ -75,12 +75,19 @@ def usable_bytes(memory_gb: float) -> float:
 
 
 def max_batch(size: ModelSize, method: str, *, seq: int, memory_gb: float, lora_r: int = 8,
-              lora_target: str | list[str] = "auto") -> int:
+              lora_target: str | list[str] = "auto", checkpointing: bool = True) -> int:
     """The largest per-GPU batch that fits at this sequence length (0 if not even batch 1)."""
-    fixed = memory_per_gpu(size, method, seq=seq, batch=0, lora_r=lora_r, lora_target=lora_target).total
-    per = memory_per_gpu(size, method, seq=seq, batch=1, lora_r=lora_r, lora_target=lora_target).total - fixed
+    kw = dict(seq=seq, lora_r=lora_r, lora_target=lora_target, checkpointing=checkpointing)
+    fixed = memory_per_gpu(size, method, batch=0, **kw).total
+    per = memory_per_gpu(size, method, batch=1, **kw).total - fixed
     room = usable_bytes(memory_gb) - fixed
     return max(int(room // per), 0) if per > 0 else 0
+
+
+def recompute_factor(method: str) -> float:
+    """Extra hardware work of gradient checkpointing: one more forward pass (2·N) per token,
+    on 6·N (full) or 4·N (LoRA/QLoRA)."""
+    return 8 / 6 if method == "full" else 6 / 4
 
 
 def flops_per_token(size: ModelSize, method: str, context: float) -> float:
