@@ -76,3 +76,33 @@ def build_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden_size: in
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+SUPPORT_ANSWERS = {
+    "password": "Open Settings, choose Security, then click Reset password.",
+    "printer": "Switch the printer off and on, then reinstall its driver.",
+    "vpn": "Restart the VPN client and sign in with a new token.",
+    "email": "Empty the outbox and check the mailbox quota.",
+}
+
+
+def write_tiny_data(folder: str | Path, *, train: int = 64, validation: int = 16, test: int = 16,
+                    seed: int = 0) -> dict[str, Path]:
+    """Canonical chat JSONL splits (train/validation/test) a tiny model learns in a few steps."""
+    import json
+
+    rng = random.Random(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, count in (("train", train), ("validation", validation), ("test", test)):
+        if not count:
+            continue
+        files[split] = folder / f"{split}.jsonl"
+        with open(files[split], "w", encoding="utf-8") as f:
+            for _ in range(count):
+                topic = rng.choice(sorted(SUPPORT_ANSWERS))
+                f.write(json.dumps({"messages": [
+                    {"role": "user", "content": f"My {topic} does not work, what should I do?"},
+                    {"role": "assistant", "content": SUPPORT_ANSWERS[topic]}]}) + "\n")
+    return files

@@ -10,8 +10,16 @@ from collections.abc import Mapping
 TRAIN_DEPS = ("torch", "transformers", "accelerate", "safetensors")
 
 
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken install, or an import hook refusing the module
+        return False
+
+
 def missing_modules(names: tuple[str, ...]) -> list[str]:
-    return [n for n in names if importlib.util.find_spec(n) is None]
+    """Which of ``names`` cannot be imported; found without importing them."""
+    return [n for n in names if not _importable(n)]
 
 
 def check_method(method: str, *, cuda: bool) -> str | None:
@@ -26,7 +34,7 @@ def check_method(method: str, *, cuda: bool) -> str | None:
         if not cuda:
             return ("QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); none is usable here. "
                     "Use method: lora (or full) on this machine, or run on a GPU provider")
-        if importlib.util.find_spec("bitsandbytes") is None:
+        if not _importable("bitsandbytes"):
             return "QLoRA needs bitsandbytes: pip install bitsandbytes"
     elif method not in ("full", "lora"):
         return f"unknown training method {method!r} (full, lora or qlora)"

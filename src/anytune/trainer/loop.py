@@ -124,7 +124,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     started = time.time()
 
     resume, record = _resume_point(paths, spec)
-    outputs.prepare_output_dir(paths.output, resuming=resume is not None)
+    outputs.check_output_dir(paths.output, resuming=resume is not None)
     tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

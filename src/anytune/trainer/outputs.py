@@ -15,14 +15,13 @@ from ..errors import ConfigError
 METRICS = "metrics.json"
 
 
-def prepare_output_dir(out: Path, *, resuming: bool) -> None:
+def check_output_dir(out: Path, *, resuming: bool) -> None:
     """Refuse to write into a folder holding someone else's files. A previous anytune output (it has a
     manifest) is replaced; so is a partial one when the run resumes from a checkpoint."""
     if out.is_dir() and any(out.iterdir()):
         if not ((out / MANIFEST).exists() or resuming):
             raise ConfigError(f"the output folder {out} is not empty and holds no anytune model",
                               ["pick another output folder (--output) or empty this one"])
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def clear_dir(out: Path) -> None:

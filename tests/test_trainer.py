@@ -1,0 +1,132 @@
+"""The trainer end to end on a tiny Llama model (built offline): full fine-tuning and LoRA, eval loss
+before/after, outputs with a valid manifest, TensorBoard events, status.json, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from anytune.artifacts import ChecksumMismatch, verify_manifest
+from anytune.spec import JobSpec
+from anytune.testing.tiny_model import build_tiny_model, write_tiny_data
+from anytune.trainer.cli import main
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    return write_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+def _spec_file(tmp_path: Path, model: Path, method: str, **hp) -> Path:
+    hyper = {"epochs": 2, "batch_size": 8, "learning_rate": 3e-3 if method == "full" else 3e-2, **hp}
+    spec = JobSpec(name="tiny", base_model=str(model), data={"train": "unused.jsonl"}, method=method,
+                   hyperparameters=hyper)
+    path = tmp_path / "spec.json"
+    path.write_text(spec.model_dump_json())
+    return path
+
+
+def _run(tmp_path: Path, spec: Path, data: dict[str, Path], *extra: str) -> int:
+    args = ["--spec", str(spec), "--train", str(data["train"]), "--output", str(tmp_path / "out" / "model"),
+            "--checkpoints", str(tmp_path / "ckpt"), "--logs", str(tmp_path / "tb"), *extra]
+    if "validation" in data:
+        args += ["--validation", str(data["validation"])]
+    if "test" in data:
+        args += ["--test", str(data["test"])]
+    return main(args)
+
+
+@pytest.mark.slow
+def test_full_finetune_learns_and_writes_verified_outputs(tmp_path, tiny_model, tiny_data):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "full"), tiny_data) == 0
+    out = tmp_path / "out" / "model"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["eval_loss_after"] < metrics["eval_loss_before"] - 0.3, metrics
+    assert metrics["test_loss"] < metrics["eval_loss_before"]
+    assert metrics["steps"] == metrics["total_steps"] == 16  # 64 examples / batch 8 * 2 epochs
+    assert [e["epoch"] for e in metrics["eval"]] == [1.0, 2.0]  # each epoch (before: eval_loss_before)
+    assert metrics["train"] and metrics["tokens_per_second"] > 0
+
+    listed = {f.path for f in verify_manifest(out)}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json"} <= listed
+    assert not list(out.glob("*.bin")), "weights are safetensors only"
+    AutoModelForCausalLM.from_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).chat_template
+
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["state"] == "succeeded" and status["step"] == status["total_steps"] == 16
+
+    (out / "config.json").write_text("{}")
+    with pytest.raises(ChecksumMismatch, match="config.json"):
+        verify_manifest(out)
+
+
+@pytest.mark.slow
+def test_lora_adapter_and_resume_from_checkpoint(tmp_path, tiny_model, tiny_data):
+    spec = _spec_file(tmp_path, tiny_model, "lora")
+    data = {k: tiny_data[k] for k in ("train", "validation")}
+    assert _run(tmp_path, spec, data) == 0
+    out = tmp_path / "out" / "model"
+    first = json.loads((out / "metrics.json").read_text())
+    assert first["eval_loss_after"] < first["eval_loss_before"]
+    assert first["trainable_parameters"] < first["total_parameters"]
+    assert {"adapter_model.safetensors", "adapter_config.json"} <= {f.path for f in verify_manifest(out)}
+    assert not (out / "model.safetensors").exists()
+
+    # Lose the last checkpoint (as if the machine died in epoch 2) and run the same job again.
+    checkpoints = sorted((tmp_path / "ckpt").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert [p.name for p in checkpoints] == ["checkpoint-8", "checkpoint-16"]
+    shutil.rmtree(checkpoints[-1])
+    assert _run(tmp_path, spec, data) == 0
+    second = json.loads((out / "metrics.json").read_text())
+    assert second["resumed_from"].endswith("checkpoint-8")
+    assert second["eval_loss_before"] == first["eval_loss_before"]  # kept from the first run
+    assert second["eval_loss_after"] == pytest.approx(first["eval_loss_after"], rel=1e-4)  # same result
+    verify_manifest(out)
+
+
+@pytest.mark.slow
+def test_checkpoints_of_another_job_are_refused(tmp_path, tiny_model, tiny_data, capsys):
+    data = {"train": tiny_data["train"]}
+    assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "full", epochs=1), data) == 0
+    assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "full", epochs=1, learning_rate=1e-3), data) == 2
+    assert "belong to another job" in capsys.readouterr().err
+
+
+def test_bad_input_exits_2_with_one_clear_message(tmp_path, tiny_model, tiny_data, capsys):
+    spec = _spec_file(tmp_path, tiny_model, "full")
+    assert _run(tmp_path, spec, {"train": tmp_path / "missing.jsonl"}) == 2
+    err = capsys.readouterr().err
+    assert "missing.jsonl" in err and "Traceback" not in err
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n{not json\n')
+    assert _run(tmp_path, spec, {"train": bad}) == 2
+    assert "bad.jsonl:2" in capsys.readouterr().err
+
+    foreign = tmp_path / "out" / "model"
+    foreign.mkdir(parents=True)
+    (foreign / "precious.txt").write_text("mine")
+    assert _run(tmp_path, spec, {"train": tiny_data["train"]}) == 2
+    assert "not empty" in capsys.readouterr().err and (foreign / "precious.txt").exists()
+
+    assert main(["--spec", str(tmp_path / "nope.json"), "--train", str(tiny_data["train"])]) == 2
+    assert "nope.json" in capsys.readouterr().err
+
+
+def test_qlora_without_cuda_is_a_clear_error(tmp_path, tiny_model, tiny_data, capsys):
+    assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "qlora"), {"train": tiny_data["train"]}) == 2
+    assert "QLoRA needs a CUDA GPU" in capsys.readouterr().err
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["state"] == "failed" and "QLoRA" in status["message"]
