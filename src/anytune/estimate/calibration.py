@@ -62,3 +62,34 @@ def lookup(gpu: str, method: str) -> Calibration | None:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def from_metrics(metrics: dict, *, source: str, gpu: str | None, gpu_count: int = 1) -> Calibration:
+    """A calibration from the trainer's metrics.json (tokens_per_second, base_model, method, ...)."""
+    from .hardware import CPU, GPUS, get_gpu
+    from .model_size import model_size
+    from .workload import flops_per_token
+
+    tps = metrics.get("tokens_per_second")
+    if not isinstance(tps, int | float) or tps <= 0:
+        raise ConfigError(f"{source}: no tokens_per_second in it (was the run finished?)")
+    method = metrics.get("method")
+    base = metrics.get("base_model")
+    if method not in ("full", "lora", "qlora") or not isinstance(base, str):
+        raise ConfigError(f"{source}: needs 'method' and 'base_model' (written by anytune's trainer)")
+    hw = get_gpu(gpu) if gpu else CPU
+    if hw is None:
+        raise ConfigError(f"GPU {gpu!r} is not in anytune's hardware catalog", [f"known: {', '.join(GPUS)}"])
+    examples = (metrics.get("examples") or {}).get("train") or 0
+    runtime, epochs = metrics.get("train_runtime_s") or 0, metrics.get("epochs") or 0
+    context = tps * runtime / (examples * epochs) if examples and epochs else 0.0
+    try:
+        per_token = flops_per_token(model_size(base), method, context)
+    except ConfigError:
+        params = metrics.get("total_parameters")
+        if not params:
+            raise
+        per_token = (6 if method == "full" else 4) * params  # model folder gone: parameters from the run
+    count = max(gpu_count, 1) if gpu else 1
+    return Calibration(gpu=hw.name, gpu_count=count, method=method, base_model=base, tokens_per_second=float(tps),
+                       tflops_per_gpu=tps * per_token / count / 1e12, measured_at=now_iso(), source=source)

@@ -99,6 +99,15 @@ class Sunset(_Entry):
     confidence: Literal["H", "M", "L"]
 
 
+class RefreshSource(_Entry):
+    """Where ``anytune pricing refresh`` reads current prices (see anytune.estimate.refresh)."""
+
+    api: Literal["aws-price-list", "azure-retail-prices", "gcp-cloud-billing"]
+    service: str = Field("", description="AWS ServiceCode, or the GCP billing service ('services/<id>').")
+    usage_type: str = Field("", description="AWS usagetype with {prefix} and {instance}, e.g. '{prefix}-Train:{instance}'.")
+    sku_patterns: dict[str, str] = Field(default_factory=dict, description="GCP: accelerator -> regex on the SKU description.")
+
+
 class CatalogFile(_Entry):
     schema_version: Literal[1] = 1
     provider: str
@@ -114,6 +123,7 @@ class CatalogFile(_Entry):
     models: list[TokenModel] = Field(default_factory=list)
     sunsets: list[Sunset] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    refresh: RefreshSource | None = None
 
 
 @dataclass(frozen=True)
