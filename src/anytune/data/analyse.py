@@ -33,16 +33,16 @@ def analyse(opts: DataOptions, g: Gathered) -> Outcome:
 
     diags = g.diags
     n = len(g.norm) if g.norm is not None else 0
-    report = Report(files=[p for _, p in g.files], format=g.target, diagnostics=diags, examples=n, lines=g.read,
+    report = Report(files=g.sources, format=g.target, diagnostics=diags, examples=n, lines=g.read,
                     tokenizer=g.tokenizer.name if g.tokenizer else "not counted",
                     approximate_tokens=bool(g.tokenizer and g.tokenizer.approximate),
                     max_seq_length=opts.max_seq_length, redaction=dict(sorted(g.redaction.items())),
                     conversions=dict(g.conversions))
     if n == 0:
-        if g.target is not None and not diags.total("error"):
+        if not diags.total("error"):
             diags.error("empty", "no examples", file=report.files[0] if report.files else None,
                         hint="the files hold no records")
-        elif g.target is not None and g.read:
+        elif g.read:
             diags.error("no_valid", f"none of the {g.read} records is usable", hint="fix the errors above")
         return Outcome(report, np.zeros(0, dtype=np.int8), None, None)
 

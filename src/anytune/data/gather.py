@@ -17,7 +17,7 @@ from typing import Any
 
 from . import work
 from .formats import CONVERTIBLE, NATURAL, apply_columns, shape_of
-from .load import FileProblem, discover, encoding_hint, iter_records, jsonl_ranges, parse_json_line, sniff
+from .load import FileProblem, discover, iter_records, jsonl_ranges, note_encoding, parse_json_line, sniff
 from .options import DataOptions
 from .report import ERROR, Diagnostics
 from .split import NAMES
@@ -34,6 +34,7 @@ class Gathered:
     """What pass 1 produced."""
 
     files: list[tuple[str, str]]  # (role, path) per file id
+    sources: list[str]  # every file or folder named, readable or not
     target: str | None
     tokenizer: TokenizerRef | None
     diags: Diagnostics
@@ -64,15 +65,17 @@ def resolve_files(opts: DataOptions, diags: Diagnostics) -> list[tuple[str, Path
         try:
             out += [(role, p) for p in discover(location)]
         except FileProblem as exc:
-            diags.error("file", str(exc), file=str(location))
+            diags.error("file", exc.what, file=exc.file, hint=exc.hint)
     return out
 
 
 def detect_target(opts: DataOptions, files: list[tuple[str, Path, str, str | None]], tok: TokenizerRef | None,
-                  diags: Diagnostics) -> str | None:
-    """The canonical format: the spec's, else the first recognised record's natural format."""
+                  diags: Diagnostics) -> tuple[str | None, bool]:
+    """(canonical format, go on): the spec's format, else the natural format of the first recognised record.
+    Records that parse but match no format give one clear error here and stop (go on = False); when no
+    record parses at all, reading goes on so that every broken line is reported."""
     if opts.format != "auto":
-        return opts.format
+        return opts.format, True
     keys: set[str] = set()
     for _role, path, kind, enc in files:
         for rec in _first_records(path, kind, enc):
@@ -82,7 +85,7 @@ def detect_target(opts: DataOptions, files: list[tuple[str, Path, str, str | Non
                 target = NATURAL[shape]
                 if tok is not None and tok.kind == "openai" and "chat" in CONVERTIBLE[shape]:
                     target = "chat"  # OpenAI fine-tunes chat models on chat records
-                return target
+                return target, True
             keys |= set(map(str, rec))
     if keys:
         mapped = f"; data.columns maps {opts.columns}" if opts.columns else ""
@@ -90,7 +93,7 @@ def detect_target(opts: DataOptions, files: list[tuple[str, Path, str, str | Non
                     f"{mapped}", file=str(files[0][1]) if files else None,
                     hint="use messages, prompt/completion, text or prompt/chosen/rejected, or map your columns "
                          "with data.columns, e.g. {prompt: question, completion: answer}")
-    return None
+    return None, not keys
 
 
 def _first_records(path: Path, kind: str, enc: str | None) -> Iterator[dict]:
@@ -136,7 +139,7 @@ def _tasks(opts: DataOptions, files: list[tuple[str, Path, str, str | None]], di
                     yield work.Task(index, str(path), records=batch, tabular=tabular)
                     index, batch = index + 1, []
         except FileProblem as exc:
-            diags.error("file", str(exc), file=str(path))
+            diags.error("file", exc.what, file=exc.file, hint=exc.hint)
         if batch:
             meta[index] = (fid, False, 0)
             yield work.Task(index, str(path), records=batch, tabular=tabular)
@@ -153,19 +156,20 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
         try:
             kind, enc = sniff(path)
         except FileProblem as exc:
-            diags.error("file", str(exc), file=str(path))
+            diags.error("file", exc.what, file=exc.file, hint=exc.hint)
             continue
         files.append((role, path, kind, enc))
     tok = resolve(opts.base_model) if opts.count_tokens else None
-    g = Gathered(files=[(r, str(p)) for r, p, _, _ in files], target=None, tokenizer=tok, diags=diags)
+    g = Gathered(files=[(r, str(p)) for r, p, _, _ in files], sources=[str(p) for _, p in found], target=None, tokenizer=tok, diags=diags)
     if not any(role == "train" for role, *_ in files):
         return g
-    g.target = detect_target(opts, files, tok, diags)
-    if g.target is None:
+    g.target, go_on = detect_target(opts, files, tok, diags)
+    if not go_on:
         return g
     g.bytes_in = sum(p.stat().st_size for _, p, _, _ in files)
     settings = work.Settings(
-        target=g.target, columns=dict(opts.columns), system_prompt=opts.system_prompt,
+        # no record parsed yet: read on with any format to report what is wrong with each line
+        target=g.target or "chat", columns=dict(opts.columns), system_prompt=opts.system_prompt,
         label_column=opts.label_column, pii=opts.pii, pii_patterns=dict(opts.pii_patterns), tokenizer=tok,
         part_dir=str(part_dir) if part_dir is not None else None)
     meta: dict[int, tuple[int, bool, int]] = {}
@@ -208,9 +212,9 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
     finally:
         if bar is not None:
             bar[0].stop()
+    noted: set[str] = set()
     for fid in sorted(encoding_files):
-        path = Path(files[fid][1])
-        diags.warning("encoding_guess", encoding_hint(path), file=str(path))
+        note_encoding(files[fid][1], diags, noted)
     for key, parts in chunks.items():
         dtype = {"sha": "S32", "norm": np.uint64, "label": np.uint64}.get(key, np.int64 if key != "file_id" else np.int32)
         arr = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

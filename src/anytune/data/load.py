@@ -34,7 +34,11 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codec
 
 
 class FileProblem(DataError):
-    """A whole file cannot be read; carries the file and a fix."""
+    """A whole file cannot be read; carries the file, what is wrong (``what``) and a fix (``hint``)."""
+
+    def __init__(self, path: str | Path, what: str, hint: str | None = None):
+        self.what = what
+        super().__init__(what, file=str(path), hint=hint)
 
 
 def discover(location: str | Path) -> list[Path]:
@@ -48,10 +52,10 @@ def discover(location: str | Path) -> list[Path]:
                         and not any(part.startswith(".") for part in f.relative_to(p).parts)),
                        key=lambda f: f.relative_to(p).as_posix())
         if not files:
-            raise FileProblem(f"{p}: the folder holds no data files",
+            raise FileProblem(p, "the folder holds no data files",
                               hint=f"put shards named *{', *'.join(sorted(set(SUFFIXES)))} in it")
         return files
-    raise FileProblem(f"{p}: no such file or folder", hint="check data.train/validation/test in the job spec")
+    raise FileProblem(p, "no such file or folder", hint="check data.train/validation/test in the job spec")
 
 
 def _suffix(path: Path) -> str:
@@ -62,35 +66,39 @@ def sniff(path: Path) -> tuple[str, str | None]:
     """(kind, text encoding) of a file, checking its first bytes against its name. Raises FileProblem."""
     kind = SUFFIXES.get(_suffix(path))
     if kind is None:
-        raise FileProblem(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}",
+        raise FileProblem(path, f"unsupported file type {path.suffix or '(no extension)'!r}",
                           hint="use .jsonl, .json, .csv, .tsv, .xlsx or .parquet")
     try:
         with open(path, "rb") as f:
             head = f.read(SNIFF_BYTES)
     except OSError as exc:
-        raise FileProblem(f"{path}: cannot be read: {exc.strerror or exc}") from None
+        raise FileProblem(path, f"cannot be read: {exc.strerror or exc}") from None
     if not head:
-        raise FileProblem(f"{path}: the file is empty", hint="export the data again")
+        raise FileProblem(path, "the file is empty", hint="export the data again")
     found = next((what for magic, what in MAGIC.items() if head.startswith(magic)), None)
     if kind == "xlsx":
         if not head.startswith(b"PK\x03\x04"):
-            raise FileProblem(f"{path}: not an XLSX workbook ({found or _looks_like(head)})",
+            raise FileProblem(path, f"not an XLSX workbook ({found or _looks_like(head)})",
                               hint="save it from your spreadsheet as .xlsx, or rename it to what it is")
         return kind, None
     if kind == "parquet":
         if not head.startswith(b"PAR1"):
-            raise FileProblem(f"{path}: not a Parquet file ({found or _looks_like(head)})",
+            raise FileProblem(path, f"not a Parquet file ({found or _looks_like(head)})",
                               hint="write it with pyarrow/pandas .to_parquet(), or rename it to what it is")
         return kind, None
     if found:
-        raise FileProblem(f"{path}: named {path.suffix} but it is {found}",
+        raise FileProblem(path, f"named {path.suffix} but it is {found}",
                           hint="decompress it or give it the right extension")
     encoding = next((enc for bom, enc in BOMS if head.startswith(bom)), None)
     if encoding is None and head.count(b"\x00") > len(head) // 4:
-        raise FileProblem(f"{path}: mostly NUL bytes: UTF-16/32 text without a byte-order mark, or binary data",
+        raise FileProblem(path, "mostly NUL bytes: UTF-16/32 text without a byte-order mark, or binary data",
                           hint="save it as UTF-8 (e.g. `iconv -f utf-16le -t utf-8`)")
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n") == b"":
-        raise FileProblem(f"{path}: the file holds only whitespace", hint="export the data again")
+    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body == b"":
+        raise FileProblem(path, "the file holds only whitespace", hint="export the data again")
+    if kind == "jsonl" and body.startswith(b"[") and not body.split(b"\n", 1)[0].rstrip().endswith(b"]"):
+        raise FileProblem(path, "a JSON array spread over many lines, not JSON Lines (one object per line)",
+                          hint=f"name it {path.stem}.json, or write one record per line")
     return kind, encoding
 
 
@@ -103,21 +111,47 @@ def _looks_like(head: bytes) -> str:
     return "unrecognised content"
 
 
-def guess_encoding(path: Path) -> str | None:
-    """charset-normalizer's guess for a file that is not valid UTF-8 (from its first MiB)."""
+def encoding_hint(path: Path) -> str:
+    """How to fix a file with bytes that are not UTF-8: convert it all, or only the odd lines (guessing their
+    encoding with charset-normalizer from the first MiB)."""
     from charset_normalizer import from_bytes
 
     with open(path, "rb") as f:
-        best = from_bytes(f.read(1 << 20)).best()
-    return best.encoding if best is not None else None
-
-
-def encoding_hint(path: Path) -> str:
-    guess = guess_encoding(path)
-    if guess and guess.replace("-", "_") not in ("utf_8", "ascii"):
+        lines = f.read(1 << 20).splitlines()
+    bad = []
+    for line in lines:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(line)
+    guess = _guess(from_bytes(b"\n".join(bad or lines)))
+    if bad and len(bad) * 2 < len(lines):
+        like = f" (they look like {guess})" if guess and guess not in ("utf_8", "ascii") else ""
+        return f"most lines are UTF-8 but {len(bad)} are not{like}: mixed encodings; re-save those lines as UTF-8"
+    if guess and guess not in ("utf_8", "ascii"):
         return (f"the file looks like {guess}, not UTF-8: convert it, e.g. "
                 f"`iconv -f {guess} -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}`")
-    return "the file mixes encodings: re-save these lines as UTF-8"
+    return "save the file as UTF-8"
+
+
+LIKELY = ("cp1252", "latin_1", "utf_16", "shift_jis", "gb18030", "big5", "euc_kr", "cp1251", "cp1250")
+
+
+def _guess(matches) -> str | None:
+    """charset-normalizer's best guess, preferring common encodings among near-equal candidates (its ranking
+    is unreliable on short samples)."""
+    best = matches.best()
+    if best is None:
+        return None
+    close = {m.encoding for m in matches if m.chaos <= best.chaos + 0.05}
+    return next((enc for enc in LIKELY if enc in close), best.encoding)
+
+
+def note_encoding(path: Path, diags: Diagnostics, noted: set[str]) -> None:
+    """One file-level note (with the encoding guess) for a file that has undecodable rows."""
+    if str(path) not in noted:
+        noted.add(str(path))
+        diags.warning("encoding_guess", encoding_hint(path), file=str(path))
 
 
 # --- JSONL: newline-aligned byte ranges, read by workers ---------------------------------------------------
@@ -225,12 +259,12 @@ def _loads(text: str, raw_len: int = 0) -> tuple[dict[str, Any] | None, tuple[st
 def _json_problem(exc: json.JSONDecodeError, text: str) -> tuple[str, str, str]:
     msg = f"not valid JSON: {exc.msg} at column {exc.colno}"
     stripped = text.rstrip()
-    if exc.msg.startswith("Extra data"):
+    if stripped in ("[", "]", "],", "{", "}", "},"):
+        hint = "this looks like pretty-printed JSON: write one record per line"
+    elif exc.msg.startswith("Extra data"):
         hint = "more than one JSON value on the line: put each record on its own line"
     elif exc.pos >= len(stripped) - 1 or exc.msg.startswith("Unterminated string"):
         hint = "the line is cut off (truncated file or a record split over several lines?)"
-    elif stripped in ("[", "]", "],", "{", "}"):
-        hint = "this looks like a pretty-printed JSON file: name it .json, or write one record per line"
     elif exc.msg.startswith("Expecting property name"):
         hint = "keys need double quotes and no trailing comma"
     elif "delimiter" in exc.msg:
@@ -256,7 +290,7 @@ def iter_records(path: Path, kind: str, encoding: str | None, diags: Diagnostics
     elif kind == "parquet":
         yield from _parquet(path, diags)
     else:  # pragma: no cover - sniff() only returns the kinds above
-        raise FileProblem(f"{path}: unsupported kind {kind}")
+        raise FileProblem(path, f"unsupported kind {kind}")
 
 
 def _open_text(path: Path, encoding: str | None):
@@ -272,13 +306,15 @@ def _undecodable(s: str) -> int | None:
 
 
 def _jsonl_text(path: Path, encoding: str | None, diags: Diagnostics) -> Iterator[tuple[int, dict]]:
+    noted: set[str] = set()
     with _open_text(path, encoding) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             if (col := _undecodable(line)) is not None:
                 diags.error("encoding", f"bytes that are not {encoding or 'UTF-8'} at column {col + 1}",
-                            file=str(path), line=n, hint=encoding_hint(path))
+                            file=str(path), line=n)
+                note_encoding(path, diags, noted)
                 continue
             obj, problem = _loads(line)
             if problem:
@@ -290,6 +326,7 @@ def _jsonl_text(path: Path, encoding: str | None, diags: Diagnostics) -> Iterato
 def _csv(path: Path, delimiter: str, encoding: str | None, diags: Diagnostics) -> Iterator[tuple[int, dict]]:
     csv.field_size_limit(MAX_RECORD_BYTES)
     name = "TSV" if delimiter == "\t" else "CSV"
+    noted: set[str] = set()
     with _open_text(path, encoding) as f:
         reader = csv.reader(f, delimiter=delimiter, strict=True)
         start = 1
@@ -345,7 +382,8 @@ def _csv(path: Path, delimiter: str, encoding: str | None, diags: Diagnostics) -
             bad = next((c for c in row if _undecodable(c) is not None), None)
             if bad is not None:
                 diags.error("encoding", f"bytes that are not {encoding or 'UTF-8'} in this row", file=str(path),
-                            line=line, hint=encoding_hint(path))
+                            line=line)
+                note_encoding(path, diags, noted)
                 continue
             if any("\x00" in c for c in row):
                 diags.error("nul", "NUL bytes (0x00) in this row", file=str(path), line=line,
@@ -391,8 +429,7 @@ def _json_array(path: Path, encoding: str | None, diags: Diagnostics) -> Iterato
 
         first = skip_ws()
         if first == "{":
-            diags.error("json", "the file holds JSON objects, not one JSON array", **where, line=here(),
-                        hint="a file with one record per line should be named .jsonl")
+            yield from _json_objects(path, encoding, diags)
             return
         if first != "[":
             diags.error("json", "a .json file must hold one array of records: [ {...}, {...} ]", **where,
@@ -416,7 +453,7 @@ def _json_array(path: Path, encoding: str | None, diags: Diagnostics) -> Iterato
                                     line=start_line, hint="split it or check the brackets")
                         return
                     if not fill(need_more=True):
-                        _json_array_error(diags, exc, buf, where)
+                        _json_array_error(diags, exc, buf, where, line)
                         return
                 except RecursionError:
                     diags.error("json", "JSON nested too deeply", **where, line=start_line,
@@ -450,24 +487,48 @@ def _json_array(path: Path, encoding: str | None, diags: Diagnostics) -> Iterato
             diags.error("empty", "the array is empty", **where, hint="add examples")
 
 
-def _json_array_error(diags: Diagnostics, exc: json.JSONDecodeError, buf: str, where: dict) -> None:
-    code, msg, hint = _json_problem(exc, buf[exc.pos:exc.pos + 1] if exc.pos >= len(buf.rstrip()) - 1 else buf)
-    if exc.pos >= len(buf.rstrip()) - 1:
+def _json_array_error(diags: Diagnostics, exc: json.JSONDecodeError, buf: str, where: dict, line: int) -> None:
+    hint = "fix the JSON syntax there"
+    if exc.pos >= len(buf.rstrip()) - 1 or exc.msg.startswith("Unterminated"):
         hint = "the file is cut off (truncated?); export it again"
-    diags.error(code, f"not valid JSON: {exc.msg}", **where, line=None, hint=hint)
+    diags.error("json", f"not valid JSON: {exc.msg}", **where, line=line + buf.count("\n", 0, exc.pos), hint=hint)
+
+
+def _json_objects(path: Path, encoding: str | None, diags: Diagnostics) -> Iterator[tuple[int, dict]]:
+    """A .json file that starts with an object: JSON Lines under a .json name (as pandas and datasets write
+    them), or one object holding the records under a key (an error that names the key)."""
+    from .formats import shape_of
+
+    with _open_text(path, encoding) as f:
+        obj, _ = _loads(f.readline(MAX_RECORD_BYTES))
+    if obj is None or shape_of(obj) is None:
+        with _open_text(path, encoding) as f:
+            text = f.read(MAX_RECORD_BYTES + 1)
+        try:
+            whole = json.loads(text)
+        except (ValueError, RecursionError):
+            whole = None
+        if isinstance(whole, dict):
+            keys = [k for k, v in whole.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+            hint = (f"the records seem to be under the key {keys[0]!r}: write that array alone to the file"
+                    if keys else "write the records as a top-level array, or one JSON object per line (.jsonl)")
+            diags.error("json", "the file holds one JSON object, not an array of records", file=str(path), line=1,
+                        hint=hint)
+            return
+    yield from _jsonl_text(path, encoding, diags)
 
 
 def _xlsx(path: Path, diags: Diagnostics) -> Iterator[tuple[int, dict]]:
     try:
         import openpyxl
     except ImportError:
-        raise FileProblem(f"{path}: reading .xlsx needs openpyxl", hint="pip install openpyxl") from None
+        raise FileProblem(path, "reading .xlsx needs openpyxl", hint="pip install openpyxl") from None
     from zipfile import BadZipFile
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise FileProblem(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {str(exc)[:120]})",
+        raise FileProblem(path, f"not a readable XLSX workbook ({type(exc).__name__}: {str(exc)[:120]})",
                           hint="open it in a spreadsheet and save it again as .xlsx") from None
     try:
         sheets = wb.sheetnames
@@ -498,7 +559,7 @@ def _parquet(path: Path, diags: Diagnostics) -> Iterator[tuple[int, dict]]:
         import pyarrow.parquet as pq
         from pyarrow import ArrowException
     except ImportError:
-        raise FileProblem(f"{path}: reading .parquet needs pyarrow", hint="pip install pyarrow") from None
+        raise FileProblem(path, "reading .parquet needs pyarrow", hint="pip install pyarrow") from None
     try:
         pf = pq.ParquetFile(path)
         batches = pf.iter_batches(batch_size=2048)
@@ -508,7 +569,7 @@ def _parquet(path: Path, diags: Diagnostics) -> Iterator[tuple[int, dict]]:
                 row += 1
                 yield row, rec
     except (ArrowException, OSError) as exc:
-        raise FileProblem(f"{path}: not a readable Parquet file ({str(exc)[:160]})",
+        raise FileProblem(path, f"not a readable Parquet file ({str(exc)[:160]})",
                           hint="write it again with pyarrow or pandas .to_parquet()") from None
     if row == 0:
         diags.error("empty", "the Parquet file has no rows", file=str(path), hint="add examples")

@@ -162,7 +162,7 @@ def _process(task: Task, s: Settings, items, res: ChunkResult, out) -> None:
         try:
             data = line.encode("utf-8")
         except UnicodeEncodeError as exc:
-            diags.error("encoding", f"an unpaired surrogate (\\u{ord(line[exc.start]):04x}) in the text", **where,
+            diags.error("surrogate", f"an unpaired surrogate (\\u{ord(line[exc.start]):04x}) in the text", **where,
                         hint="the text holds a broken \\ud800-\\udfff escape; fix the encoding of the source")
             continue
         if out is not None:
