@@ -1,0 +1,1 @@
+"""anytune's OpenAI fine-tuning provider. Importing this package imports nothing heavy."""

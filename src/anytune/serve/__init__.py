@@ -1,0 +1,14 @@
+"""``anytune serve``: an OpenAI-compatible fine-tuning API backed by anytune's own trainer.
+
+Light to import: the web stack (FastAPI, uvicorn) is imported by :func:`create_app` and the CLI only,
+so ``anytune.serve.oaiformat`` can be shared with the OpenAI provider.
+"""
+
+from __future__ import annotations
+
+
+def create_app(config):
+    """The FastAPI application for ``config`` (an :class:`anytune.serve.config.ServeConfig`)."""
+    from .app import create_app as _create
+
+    return _create(config)

@@ -1,0 +1,3 @@
+from anytune.cli_serve import main
+
+main()
