@@ -49,7 +49,7 @@ def compare_cmd(
         return
     out.print(table(comp))
     for line in footnotes(comp):
-        out.print(line, highlight=False)
+        out.print(line, highlight=False, soft_wrap=True)
     out.print()
     for line in bars(comp):
         out.print(line, highlight=False)
@@ -85,7 +85,7 @@ def pricing_show(
         table, notes = catalog_table(name, path, region)
         out.print(table)
         for note in notes:
-            out.print(f"  [dim]- {note}[/]", highlight=False)
+            out.print(f"  [dim]- {note}[/]", highlight=False, soft_wrap=True)
 
 
 @pricing_app.command("refresh")
@@ -106,7 +106,7 @@ def pricing_refresh(
         if path is None:
             continue
         result = refresh(name, path, regions=region or None, endpoint=endpoint, api_key=gcp_api_key)
-        (err if result.problem else out).print(result.message, highlight=False)
+        (err if result.problem else out).print(result.message, highlight=False, soft_wrap=True)
         ok += result.problem is None
     if ok == 0:
         raise typer.Exit(1)
@@ -160,4 +160,5 @@ def calibrate_cmd(
     cal = make(metrics, source=str(path), gpu=gpu if on_gpu else None, gpu_count=gpu_count or 1)
     where = record(cal)
     out.print(f"recorded {cal.tokens_per_second:,.1f} tokens/s ({cal.method}, {cal.base_model}) on "
-              f"{cal.gpu_count}× {cal.gpu} = {cal.tflops_per_gpu:.3g} TFLOP/s per device in {where}", highlight=False)
+              f"{cal.gpu_count}× {cal.gpu} = {cal.tflops_per_gpu:.3g} TFLOP/s per device in {where}", highlight=False,
+              soft_wrap=True)
