@@ -47,6 +47,7 @@ def serve(
     max_seq_length: Annotated[int, typer.Option(help="Tokens per example; longer ones are cut.")] = 1024,
     max_upload_mb: Annotated[int, typer.Option(help="Largest file accepted (413 above).")] = 512,
     provider: Annotated[str, typer.Option(help="The anytune provider that trains.")] = "local",
+    poll_seconds: Annotated[float, typer.Option(hidden=True, help="How often running jobs are checked.")] = 2.0,
 ) -> None:
     """Serve /v1/files, /v1/fine_tuning/jobs and /v1/models; point any OpenAI client at http://HOST:PORT/v1."""
     from .serve import config as cfg
@@ -63,7 +64,7 @@ def serve(
         home=(home or cfg.default_home()).expanduser().absolute(), api_keys=cfg.load_keys(keys_file),
         models=cfg.parse_model_aliases(model or []), max_upload_bytes=max_upload_mb * cfg.MIB, slots=count,
         devices=tuple(str(i) for i in range(count)) if count > 1 else (), provider=provider, method=method,
-        learning_rate=learning_rate, max_seq_length=max_seq_length)
+        learning_rate=learning_rate, max_seq_length=max_seq_length, poll_interval=poll_seconds)
     run(config, host, port)
 
 

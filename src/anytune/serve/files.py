@@ -41,7 +41,7 @@ async def _limited(stream, limit: int):
         yield chunk
 
 
-def _store(upload: UploadFile, dest: Path, filename: str) -> tuple[int, str, oaiformat.FileCheck]:
+def _store(upload: UploadFile, dest: Path, filename: str, limit: int) -> tuple[int, str, oaiformat.FileCheck]:
     """Copy the spooled upload to ``dest`` while hashing it and checking every line."""
     checker = oaiformat.LineChecker(filename)
     digest, size = hashlib.sha256(), 0
@@ -53,6 +53,8 @@ def _store(upload: UploadFile, dest: Path, filename: str) -> tuple[int, str, oai
             for line in upload.file:
                 digest.update(line)
                 size += len(line)
+                if size > limit:
+                    raise _too_large(limit)
                 out.write(line)
                 try:
                     checker.feed(line)
@@ -91,7 +93,8 @@ async def create_file(request: Request):
         file_id = new_id("file")
         dest = config.files_dir / f"{file_id}.jsonl"
         try:
-            size, sha, checked = await run_in_threadpool(_store, upload, dest, filename)
+            size, sha, checked = await run_in_threadpool(_store, upload, dest, filename,
+                                                         config.max_upload_bytes)
         except DataError as exc:
             raise APIError(400, f"Invalid file format for fine-tuning: {exc}", param="file",
                            code="invalid_file_format") from None

@@ -96,6 +96,8 @@ class Runner:
         if not self.config.run_jobs:
             return
         for job in self.db.running():
+            if not job["anytune_job_id"]:
+                job = self._adopt(job)
             if job["anytune_job_id"]:
                 self._resume.append(job)
             else:
@@ -105,6 +107,15 @@ class Runner:
             t = threading.Thread(target=self._loop, args=(slot,), name=f"anytune-serve-slot-{slot}", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _adopt(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A job the server was submitting when it stopped: its anytune job (named after it) may have been
+        launched already; follow that one rather than training twice."""
+        for rec in self.store.list(limit=1000):
+            if rec.name == job["id"] and rec.handle_json:
+                self.db.add_event(job["id"], "Server restarted; following the training it had started")
+                return self.db.update_job(job["id"], anytune_job_id=rec.id)
+        return job
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
