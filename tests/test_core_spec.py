@@ -51,7 +51,9 @@ def test_every_problem_is_reported_with_its_yaml_line(tmp_path):
 def test_python_construction_and_frozen():
     spec = JobSpec(name="x", base_model="m", data={"train": "t.csv"}, provider=["sagemaker", "local"])
     assert spec.candidates == ["sagemaker", "local"] and not spec.choose_cheapest
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         spec.name = "y"
     assert spec.spec_hash() == JobSpec.model_validate_json(spec.model_dump_json()).spec_hash()
 

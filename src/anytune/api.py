@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import jobs
 from .spec import JobSpec, load_spec
-from .store import JobRecord, JobStore
-from .types import CostEstimate, JobStatus, ModelArtifact
+
+if TYPE_CHECKING:
+    from .store import JobRecord, JobStore
+    from .types import CostEstimate, JobStatus, ModelArtifact
+
+# The lifecycle modules (jobs, dispatch, store) load on first use: `import anytune` stays light.
 
 
 def _spec(spec: JobSpec | str | Path) -> JobSpec:
@@ -19,6 +22,8 @@ class Job:
     """A submitted job, by id; works from any process."""
 
     def __init__(self, job_id: str, store: JobStore | None = None):
+        from .store import JobStore
+
         self.store = store or JobStore()
         self.id = self.store.get(job_id).id
 
@@ -27,19 +32,29 @@ class Job:
         return self.store.get(self.id)
 
     def status(self) -> JobStatus | None:
+        from . import jobs
+
         return jobs.refresh(self.id, self.store)[1]
 
     def logs(self) -> list[str]:
+        from . import jobs
+
         rec = self.record
         return list(jobs.provider_for(rec).logs(rec.handle).lines)
 
     def wait(self, on_log=None, interval: float | None = None) -> JobRecord:
+        from . import jobs
+
         return jobs.follow(self.id, store=self.store, on_log=on_log, interval=interval)
 
     def cancel(self) -> JobRecord:
+        from . import jobs
+
         return jobs.cancel(self.id, self.store)
 
     def retrieve(self, dest: str | Path | None = None) -> ModelArtifact:
+        from . import jobs
+
         return jobs.retrieve(self.id, Path(dest) if dest else None, self.store)
 
     def __repr__(self) -> str:
@@ -48,6 +63,8 @@ class Job:
 
 
 def submit(spec: JobSpec | str | Path, *, provider: str | None = None, profile: str | None = None) -> Job:
+    from . import jobs
+
     sub = jobs.submit(_spec(spec), provider=provider, profile=profile)
     return Job(sub.record.id)
 
@@ -62,7 +79,7 @@ def run(spec: JobSpec | str | Path, *, provider: str | None = None, profile: str
 
 def estimate(spec: JobSpec | str | Path, *, provider: str | None = None, profile: str | None = None) -> CostEstimate:
     """The estimate of the provider the dispatcher would choose."""
-    from . import dispatch
+    from . import dispatch, jobs
 
     s = dispatch.provider_choice(_spec(spec), provider)
     prepared = jobs.prepare_data(s)

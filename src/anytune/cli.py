@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-
 from rich.markup import escape
+from rich.table import Table
 
 from .errors import AnytuneError
 
@@ -21,10 +20,10 @@ out = Console()
 err = Console(stderr=True)
 
 JobFile = Annotated[Path, typer.Argument(help="Job spec (YAML); `anytune init` writes a starter.")]
-ProviderOpt = Annotated[Optional[str], typer.Option("--provider", "-p", help="Override the spec's provider: a name, "
+ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p", help="Override the spec's provider: a name, "
                         "a comma-separated fallback list, or cheapest:a,b,c. Also $ANYTUNE_PROVIDER.")]
-ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Settings profile (see `anytune profile`).")]
-JobIdArg = Annotated[Optional[str], typer.Argument(help="Job id or a unique prefix; default: the latest job.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Settings profile (see `anytune profile`).")]
+JobIdArg = Annotated[str | None, typer.Argument(help="Job id or a unique prefix; default: the latest job.")]
 
 
 def _job_id(job_id: str | None) -> str:
@@ -179,7 +178,7 @@ def submit(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = Non
 
 @app.command()
 def run(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None,
-        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where the model goes.")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="Where the model goes.")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip confirmation prompts (never the budget).")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream training logs.")] = False):
     """Submit, follow with a progress bar, and retrieve the model."""
@@ -283,12 +282,27 @@ def cancel(job_id: JobIdArg = None):
 
 @app.command()
 def retrieve(job_id: JobIdArg = None,
-             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where the model goes.")] = None):
+             output: Annotated[Path | None, typer.Option("--output", "-o", help="Where the model goes.")] = None):
     """Download (and verify) a finished job's model."""
     from . import jobs
 
     jid = _job_id(job_id)
     _show_result(jid, jobs.retrieve(jid, output))
+
+
+def _mount() -> None:
+    """Sub-commands that live in their own modules (each imports only what it needs when it runs)."""
+    from . import cli_cost, cli_data, cli_profile, cli_serve
+
+    app.add_typer(cli_data.app, name="data")
+    app.add_typer(cli_profile.app, name="profile")
+    app.add_typer(cli_cost.pricing_app, name="pricing")
+    app.add_typer(cli_serve.app, name="serve")
+    app.command("compare")(cli_cost.compare_cmd)
+    app.command("calibrate")(cli_cost.calibrate_cmd)
+
+
+_mount()
 
 
 def main() -> None:

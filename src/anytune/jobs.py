@@ -95,7 +95,7 @@ def _dry_ref(provider: Provider, prepared: PreparedData):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def provider_for(rec: JobRecord) -> Provider:
@@ -126,7 +126,7 @@ def refresh(job_id: str, store: JobStore | None = None) -> tuple[JobRecord, JobS
 def _hours_since(iso: str) -> float:
     if not iso:
         return 0.0
-    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(iso)).total_seconds() / 3600
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(iso)).total_seconds() / 3600
 
 
 def _hourly(rec: JobRecord) -> Decimal | None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .spec import JobSpec
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     SPOT = "spot"
     LOGS = "logs"
     MULTI_GPU = "multi_gpu"

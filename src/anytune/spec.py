@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,7 +76,7 @@ class ChooseSpec(_Strict):
     candidates: list[str] = Field(min_length=1)
 
 
-ProviderChoice = Union[str, list[str], ChooseSpec]
+ProviderChoice = str | list[str] | ChooseSpec
 
 
 class JobSpec(_Strict):

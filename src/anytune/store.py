@@ -60,7 +60,7 @@ LAUNCHING = "launching"
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -137,7 +137,7 @@ class JobStore:
 
     @staticmethod
     def new_id(name: str) -> str:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         return f"{name[:32].lower()}-{stamp}-{uuid.uuid4().hex[:6]}".replace("_", "-").replace(".", "-")
 
     def create(self, *, id: str, name: str, provider: str, spec_json: str, spec_hash: str,

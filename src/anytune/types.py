@@ -48,7 +48,7 @@ class Money(_Frozen):
         return f"{sym}{self.rounded().amount:,.2f}"
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     """The one set of states every provider's raw states map onto (through a table in each provider)."""
 
     QUEUED = "queued"
