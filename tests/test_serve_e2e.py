@@ -1,0 +1,72 @@
+"""End to end: the official openai client fine-tunes a tiny model through ``anytune serve`` (a real
+subprocess on 127.0.0.1), and the server is restarted in the middle: nothing is lost."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import openai
+import pytest
+
+from anytune.serve.testing import TEST_KEY, ServeProcess
+from anytune.testing.tiny_model import build_tiny_model, write_tiny_data
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+def wait(client, job_id: str, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if job.status in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.3)
+
+
+def test_upload_create_events_succeeded_model_retrieve_across_a_restart(tmp_path, tiny):
+    data = write_tiny_data(tmp_path / "data", train=24, validation=8, test=0)
+    server = ServeProcess(tmp_path / "serve", models={"tiny": tiny}, args=("--poll-seconds", "0.3"))
+    with server:
+        client = openai.OpenAI(base_url=server.url, api_key=TEST_KEY, max_retries=0)
+        train = client.files.create(file=open(data["train"], "rb"), purpose="fine-tune")
+        valid = client.files.create(file=open(data["validation"], "rb"), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(
+            model="tiny", training_file=train.id, validation_file=valid.id, suffix="e2e", seed=3,
+            method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}})
+        print(f"created {job.id}: {job.status}")
+    print("server stopped; starting it again on the same state")
+
+    with server:
+        client = openai.OpenAI(base_url=server.url, api_key=TEST_KEY, max_retries=0)
+        assert client.fine_tuning.jobs.retrieve(job.id).training_file == train.id  # still there
+        done = wait(client, job.id)
+        events = list(reversed(list(client.fine_tuning.jobs.list_events(job.id, limit=100))))
+        for e in events:
+            print(f"  [{e.level}] {e.type}: {e.message[:110]}")
+        assert done.status == "succeeded", (done.error, server.log.read_text()[-3000:])
+        assert done.fine_tuned_model.startswith("ft:tiny:anytune:e2e:")
+        assert done.hyperparameters.n_epochs == 1 and done.hyperparameters.batch_size == 4
+        assert done.trained_tokens and done.trained_tokens > 0
+        messages = [e.message for e in events]
+        assert messages[:2] == [f"Validating training file: {train.id} and validation file: {valid.id}",
+                                "Files validated, moving job to queued state"]
+        assert messages[-2:] == [f"New fine-tuned model created: {done.fine_tuned_model}",
+                                 "The job has successfully completed"]
+        assert any(m.startswith("step 6/6") for m in messages)  # 24 examples / batch 4, the trainer's own lines
+
+        checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
+        assert [c.step_number for c in checkpoints] == [6] and checkpoints[0].metrics.train_loss > 0
+        results = client.files.content(done.result_files[0]).text
+        rows = list(csv.DictReader(io.StringIO(results)))
+        assert rows and rows[-1]["step"] == "6" and float(rows[-1]["train_loss"]) > 0
+        assert done.fine_tuned_model in [m.id for m in client.models.list()]
+        adapter = server.home / "serve" / "models" / job.id
+        assert (adapter / "adapter_config.json").is_file() and (adapter / "anytune-manifest.json").is_file()
+        print(f"succeeded: {done.fine_tuned_model}, {done.trained_tokens} trained tokens, result {results.splitlines()[0]}")
