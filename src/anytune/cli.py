@@ -312,8 +312,12 @@ def main() -> None:
         plan = getattr(exc, "plan", None)
         if plan is not None:
             err.print(_plan_table(plan))
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted (a submitted job keeps running; `anytune cancel` stops it)")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

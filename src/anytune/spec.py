@@ -127,7 +127,11 @@ class JobSpec(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def with_provider(self, provider: ProviderChoice) -> JobSpec:
-        return self.model_copy(update={"provider": provider})
+        return self.updated(provider=provider)
+
+    def updated(self, **changes: Any) -> JobSpec:
+        """A copy with top-level fields replaced, validated like a new spec."""
+        return type(self).model_validate({**self.model_dump(), **changes})
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""The lifecycle through core with the in-memory provider and the real data pipeline."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from anytune import jobs
+from anytune.cli import app
+from anytune.errors import BudgetExceeded, ConfigError, DataError
+from anytune.spec import JobSpec
+from anytune.store import JobStore
+from anytune.testing import fake
+
+
+def write_data(path, n=40):
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"prompt": f"How do I reset password number {i}?",
+                                "completion": f"Open settings, choose security, reset it ({i})."}) + "\n")
+    return path
+
+
+@pytest.fixture
+def spec(tmp_path, with_fake):
+    return JobSpec(name="demo", base_model="tiny", data={"train": str(write_data(tmp_path / "train.jsonl"))},
+                   provider="fake", output_dir=str(tmp_path / "out" / "{job_id}"))
+
+
+def test_submit_follow_retrieve_from_new_store_objects(spec):
+    sub = jobs.submit(spec)
+    rec = sub.record
+    assert rec.state == "queued" and rec.handle.remote_id == f"fake-{rec.id}"
+    assert rec.data_hash == sub.prepared.content_hash and rec.spec_hash == spec.spec_hash()
+    seen = []
+    done = jobs.follow(rec.id, store=JobStore(), interval=0, on_log=seen.append)
+    assert done.state == "succeeded" and any("queued" in line for line in seen)
+    assert done.actual["basis"] and "seconds" in done.actual
+    artifact = jobs.retrieve(rec.id, store=JobStore())
+    assert artifact.path == str(spec.output_path(rec.id)) and artifact.files
+    assert JobStore().get(rec.id).artifact == artifact
+    # what the provider trained on is the prepared, split training data
+    trained = json.loads((spec.output_path(rec.id) / "adapter.txt").read_text())["trained_on"]
+    assert set(trained) >= {"train", "validation"}
+
+
+def test_bad_input_writes_nothing(spec, tmp_path):
+    store = JobStore()
+    missing = spec.updated(data={"train": str(tmp_path / "nope.jsonl")})
+    with pytest.raises(DataError):
+        jobs.submit(missing)
+    unknown = spec.with_provider("no-such-provider")
+    with pytest.raises(Exception, match="unknown provider"):
+        jobs.submit(unknown)
+    over = spec.updated(budget={"max_usd": 0.5})
+    with pytest.raises(BudgetExceeded):
+        jobs.submit(over)
+    assert store.list() == []
+
+
+def test_fallback_is_recorded(spec):
+    s = spec.updated(provider=["fake"], provider_options={"fake": {"unready": "no creds"}})
+    with pytest.raises(Exception, match="no creds"):
+        jobs.submit(s)
+
+
+def test_running_job_over_budget_is_stopped(spec, monkeypatch):
+    s = spec.updated(budget={"max_usd": 2.5}, provider_options={"fake": {"steps": 50}})
+    rec = jobs.submit(s).record
+    # pretend it has been running for two hours at $2/h
+    JobStore().update(rec.id, launched_at="2000-01-01T00:00:00+00:00")
+    rec, _ = jobs.refresh(rec.id)
+    assert "passed the budget" in rec.error
+    assert jobs.follow(rec.id, interval=0).state == "cancelled"
+
+
+def test_cancel_and_retrieve_of_unfinished(spec):
+    rec = jobs.submit(spec.updated(provider_options={"fake": {"steps": 50}})).record
+    with pytest.raises(Exception, match="wait for it"):
+        jobs.retrieve(rec.id)
+    assert jobs.cancel(rec.id).state == "stopping"
+    assert jobs.follow(rec.id, interval=0).state == "cancelled"
+    with pytest.raises(Exception, match="ended cancelled"):
+        jobs.retrieve(rec.id)
+
+
+def test_cli_bad_spec_exits_2_without_traceback(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("name: x\nbase_model: m\ndata: {train: t.jsonl}\nmethod: lorax\n")
+    env = {**os.environ, "ANYTUNE_HOME": str(tmp_path / "h")}
+    proc = subprocess.run([sys.executable, "-m", "anytune.cli", "submit", str(job)], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and f"{job}:4: method:" in proc.stderr
+    assert not (tmp_path / "h" / "jobs.sqlite").exists()
+
+
+def test_cli_submit_status_jobs(spec, tmp_path):
+    job = tmp_path / "job.yaml"
+    import yaml
+
+    job.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    runner = CliRunner()
+    res = runner.invoke(app, ["submit", str(job)])
+    assert res.exit_code == 1 and "pass --yes" in str(res.exception), "spending needs a yes"
+    assert JobStore().list() == []
+    res = runner.invoke(app, ["submit", str(job), "--yes"])
+    assert res.exit_code == 0, res.output
+    assert "submitted" in res.output
+    res = runner.invoke(app, ["status"])
+    assert res.exit_code == 0 and "fake" in res.output
+    res = runner.invoke(app, ["jobs"])
+    assert res.exit_code == 0 and "demo-" in res.output
+
+
+def test_dry_run_sends_nothing(spec):
+    sub = jobs.submit(spec, dry_run=True)
+    assert sub.record is None and sub.dry_run["provider"] == "fake"
+    assert fake.FakeProvider.launches == 0 and JobStore().list() == []
