@@ -62,21 +62,9 @@ data "aws_iam_policy_document" "training" {
   }
 
   statement {
-    sid       = "UseKeyForBucketAndVolumes"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    sid       = "UseKeyForBucketAndOutput"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"] # Encrypt: OutputDataConfig.KmsKeyId
     resources = [aws_kms_key.this.arn]
-  }
-
-  statement {
-    sid       = "GrantKeyToTrainingVolumes"
-    actions   = ["kms:CreateGrant"]
-    resources = [aws_kms_key.this.arn]
-
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
   }
 
   statement {
@@ -144,6 +132,18 @@ data "aws_iam_policy_document" "launcher" {
   }
 
   statement {
+    sid       = "CheckTheTrainingRole"
+    actions   = ["iam:GetRole"]
+    resources = [aws_iam_role.training.arn]
+  }
+
+  statement {
+    sid       = "CheckTrainingQuotas"
+    actions   = ["servicequotas:ListServiceQuotas"]
+    resources = ["*"] # List actions have no resource type
+  }
+
+  statement {
     sid       = "PassOnlyTheTrainingRoleToSageMaker"
     actions   = ["iam:PassRole"]
     resources = [aws_iam_role.training.arn]
@@ -164,6 +164,19 @@ data "aws_iam_policy_document" "launcher" {
       test     = "StringLike"
       variable = "s3:prefix"
       values   = [var.prefix, "${var.prefix}*"]
+    }
+  }
+
+  # HeadBucket (anytune's readiness check) is authorized as s3:ListBucket without a prefix.
+  statement {
+    sid       = "CheckBucketExists"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.this.arn]
+
+    condition {
+      test     = "Null"
+      variable = "s3:prefix"
+      values   = ["true"]
     }
   }
 

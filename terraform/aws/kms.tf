@@ -10,7 +10,9 @@ locals {
   log_group_arn  = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${local.log_group_name}"
 }
 
-# One customer-managed key encrypts the bucket, the training log group and the training volumes.
+# One customer-managed key encrypts the bucket (datasets, code, checkpoints, job output) and the
+# training log group. GPU instances' local NVMe volumes are hardware-encrypted (SageMaker refuses a
+# VolumeKmsKeyId for them).
 resource "aws_kms_key" "this" {
   description             = "anytune: datasets, checkpoints, models and training logs (${var.name})"
   enable_key_rotation     = true

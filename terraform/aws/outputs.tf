@@ -17,7 +17,7 @@ output "role_arn" {
 }
 
 output "kms_key_arn" {
-  description = "KMS key for the bucket, training volumes and job outputs (sagemaker.kms_key_arn)."
+  description = "KMS key for the bucket and the job output (sagemaker.kms_key_arn)."
   value       = aws_kms_key.this.arn
 }
 
