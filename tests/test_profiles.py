@@ -53,15 +53,28 @@ def test_aws_round_trip_gives_the_sagemaker_settings(tmp_path):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_sagemaker_provider_accepts_the_imported_settings():
-    pytest.importorskip("anytune_sagemaker", reason="the SageMaker plugin is not installed")
-    from anytune_sagemaker.provider import SageMakerProvider
+SAMPLES = {"sagemaker": "aws", "vertex": "gcp", "azureml": "azure"}
 
-    assert invoke("import", "prod", str(DATA / "aws-output.json")).exit_code == 0
-    options = SageMakerProvider.parse_options(load_profile("prod")["sagemaker"])
-    assert (options.bucket, options.role_arn, options.region) == (
-        AWS_SETTINGS["bucket"], AWS_SETTINGS["role_arn"], AWS_SETTINGS["region"])
-    assert options.kms_key_arn == AWS_SETTINGS["kms_key_arn"] and options.prefix == "anytune"
+
+@pytest.mark.parametrize("provider", profiles.providers_in_table())
+def test_installed_provider_accepts_the_settings_of_the_table(provider):
+    """Each option the table writes must be an option of the provider (its Options forbid unknown
+    keys), and the sample module outputs must validate. Runs for every provider plugin installed."""
+    from anytune import registry
+    from anytune.errors import PluginError
+
+    try:
+        cls = registry.get_registry().get_class(provider)
+    except PluginError as exc:
+        pytest.skip(f"provider {provider!r} is not installed here: {exc}")
+    table_options = {s.option for s in SETTINGS if s.provider == provider}
+    assert table_options <= set(cls.Options.model_fields), table_options - set(cls.Options.model_fields)
+
+    assert invoke("import", "p", str(DATA / f"{SAMPLES[provider]}-output.json")).exit_code == 0
+    options = cls.parse_options(load_profile("p")[provider])
+    if provider == "sagemaker":
+        assert (options.bucket, options.role_arn, options.region, options.kms_key_arn, options.prefix) == (
+            AWS_SETTINGS["bucket"], AWS_SETTINGS["role_arn"], "us-east-1", AWS_SETTINGS["kms_key_arn"], "anytune")
 
 
 def test_stdin_and_every_module_sample_configure_their_provider():
