@@ -1,0 +1,118 @@
+"""Startup time of `anytune compare JOB` against a process that only imports the providers' SDKs.
+
+Each measurement is a new process (cold interpreter). The two commands run interleaved, after one
+warm-up each (which writes bytecode caches and fills the OS file cache, as any second use would), and
+the medians are compared. The first `compare` in a fresh ANYTUNE_HOME also prepares the data (token
+counts, cached by content); it is reported on its own line.
+
+    python benchmarks/cli_startup.py [--runs 9] [--job examples/quickstart/job.yaml]
+
+Targets (issue 4): compare median <= 0.5 s and >= 10x faster than the SDK-import baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SDKS = ["boto3", "sagemaker.core", "google.cloud.aiplatform", "azure.ai.ml", "openai", "torch"]
+
+
+def _temporary_job(folder: Path) -> Path:
+    """A small job (tiny model folder: config + tokenizer; 64 chat examples) while the quickstart is missing."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from anytune.testing.tiny_model import CHAT_TEMPLATE, SPECIAL_TOKENS, tiny_corpus, write_tiny_data
+
+    model = folder / "model"
+    model.mkdir(parents=True)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(tiny_corpus(), trainer=trainers.BpeTrainer(
+        vocab_size=512, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    tok.save(str(model / "tokenizer.json"))
+    (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE, "eos_token": "<|im_end|>"}))
+    (model / "config.json").write_text(json.dumps(
+        {"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "intermediate_size": 688, "vocab_size": 512, "tie_word_embeddings": True}))
+    write_tiny_data(folder / "data")
+    job = folder / "job.yaml"
+    job.write_text("name: startup-bench\nbase_model: model\nmethod: lora\ndata:\n  train: data/train.jsonl\n"
+                   "  validation: data/validation.jsonl\n  test: data/test.jsonl\n"
+                   "hyperparameters: {epochs: 3, batch_size: 8, max_seq_length: 512}\nprovider: local\n")
+    return job
+
+
+def _compare_command(job: Path) -> list[str]:
+    exe = shutil.which("anytune") or str(Path(sys.executable).parent / "anytune")
+    probe = subprocess.run([exe, "compare", "--help"], capture_output=True, text=True)
+    if probe.returncode == 0:
+        return [exe, "compare", str(job)]
+    # `compare` not mounted in anytune.cli yet: the same command function through typer directly
+    code = "import sys, typer; from anytune.cli_cost import compare_cmd; typer.run(compare_cmd)"
+    return [sys.executable, "-c", code, str(job)]
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if res.returncode != 0:
+        sys.exit(f"command failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--job", type=Path, default=ROOT / "examples" / "quickstart" / "job.yaml")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        job = args.job if args.job.is_file() else _temporary_job(tmp / "job")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(ANYTUNE_HOME=str(tmp / "home"), ANYTUNE_CONFIG_DIR=str(tmp / "config"), COLUMNS="120")
+        present = [m for m in SDKS if importlib.util.find_spec(m.split(".")[0]) and importlib.util.find_spec(m)]
+        missing = [m for m in SDKS if m not in present]
+        compare = _compare_command(job)
+        baseline = [sys.executable, "-c", "import " + ", ".join(present)]
+
+        first = _time(compare, env)  # fresh ANYTUNE_HOME: prepares the data and caches its statistics
+        _time(baseline, env)  # warm-up
+        times: dict[str, list[float]] = {"compare": [], "baseline": []}
+        for _ in range(args.runs):
+            times["compare"].append(_time(compare, env))
+            times["baseline"].append(_time(baseline, env))
+
+    med_c, med_b = statistics.median(times["compare"]), statistics.median(times["baseline"])
+    print(f"job: {job if args.job.is_file() else 'temporary spec (examples/quickstart/job.yaml not found)'}")
+    print(f"compare command: {' '.join(compare[:2])} ...")
+    print(f"baseline imports: {', '.join(present)}" + (f"  (not installed: {', '.join(missing)})" if missing else ""))
+    print(f"runs: {args.runs} each, interleaved, new process each\n")
+    print(f"compare, first run (prepares data) : {first:6.3f} s")
+    print(f"compare, median                    : {med_c:6.3f} s   (min {min(times['compare']):.3f}, "
+          f"max {max(times['compare']):.3f})")
+    print(f"SDK-import baseline, median        : {med_b:6.3f} s   (min {min(times['baseline']):.3f}, "
+          f"max {max(times['baseline']):.3f})")
+    ratio = med_b / med_c
+    print(f"ratio baseline / compare           : {ratio:6.1f}x")
+    ok_abs, ok_ratio = med_c <= 0.5, ratio >= 10
+    print(f"\ntarget compare <= 0.5 s : {'met' if ok_abs else 'NOT met'}")
+    print(f"target >= 10x faster     : {'met' if ok_ratio else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
