@@ -1,0 +1,6 @@
+from anytune.hookspecs import hookimpl
+
+
+@hookimpl
+def anytune_register_providers(register):
+    register("sagemaker", "anytune_sagemaker.provider:SageMakerProvider")
