@@ -151,6 +151,13 @@ class ServeDB:
             db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?", [*values.values(), id])
         return self.job(id)
 
+    def cancel_if_waiting(self, id: str) -> bool:
+        """Cancel a job that has not started training (atomic against ``claim``)."""
+        with self._db() as db:
+            cur = db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN "
+                             "('validating_files', 'queued')", (now(), id))
+        return cur.rowcount == 1
+
     def claim(self, slot: int) -> dict[str, Any] | None:
         """Take the oldest queued job for ``slot`` (one statement: two slots never take the same job)."""
         with self._db() as db:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import oaiformat
-from .db import UNFINISHED, new_id, now
+from .db import UNFINISHED, new_id
 from .errors import APIError, not_found
 from .objects import checkpoint_object, event_object, job_object, model_object, page
 
@@ -157,13 +157,12 @@ def cancel_job(request: Request, job_id: str):
     if row["status"] not in UNFINISHED:
         raise APIError(400, f"Job {job_id} has already {'been cancelled' if row['status'] == 'cancelled' else row['status']}.",
                        param="fine_tuning_job_id", code="job_already_finished")
-    if row["status"] == "running":
-        row = db.update_job(job_id, cancel_requested=1)  # the runner stops the training, then marks it cancelled
-        db.add_event(job_id, "Cancellation requested")
-    else:
-        row = db.update_job(job_id, status="cancelled", finished_at=now())
+    if db.cancel_if_waiting(job_id):
         db.add_event(job_id, "Fine-tuning job cancelled")
-    return job_object(row, request.app.state.config.organization)
+    else:  # training: the runner stops it, then marks the job cancelled
+        db.update_job(job_id, cancel_requested=1)
+        db.add_event(job_id, "Cancellation requested")
+    return job_object(db.job(job_id), request.app.state.config.organization)
 
 
 @router.post("/fine_tuning/jobs/{job_id}/pause")

@@ -12,7 +12,10 @@ INSTALL_HINT = "install it with: pip install 'anytune[openai]'"
 
 
 def available() -> bool:
-    return importlib.util.find_spec("openai") is not None
+    try:
+        return importlib.util.find_spec("openai") is not None
+    except ImportError:
+        return False
 
 
 def key_env(options: Any) -> str:

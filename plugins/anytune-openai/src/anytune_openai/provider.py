@@ -124,12 +124,14 @@ class OpenAIProvider(Provider):
 
     def model_for(self, spec) -> tuple[str, str]:
         """The model to fine-tune and, when it is not the spec's base_model, why."""
-        if self.options.model:
-            return self.options.model, ""
-        if self.custom_endpoint or self.catalog.model(spec.base_model):
-            return spec.base_model, ""
-        return DEFAULT_MODEL, (f"base_model {spec.base_model!r} is not an OpenAI model: fine-tuning {DEFAULT_MODEL} "
-                               "instead (set provider_options.openai.model to choose)")
+        if self.custom_endpoint:  # the endpoint's own model names, as given
+            return self.options.model or spec.base_model, ""
+        name, why = self.options.model or spec.base_model, ""
+        if self.catalog.model(name) is None and not self.options.model:
+            name, why = DEFAULT_MODEL, (f"base_model {spec.base_model!r} is not an OpenAI model: fine-tuning "
+                                        f"{DEFAULT_MODEL} instead (set provider_options.openai.model to choose)")
+        entry = self.catalog.model(name)
+        return (entry.name if entry else name), why  # OpenAI fine-tunes dated snapshots: send the snapshot name
 
     def _priced_catalog(self, model: str, spec):
         """The shipped catalog, plus this model at the configured price (or at an unknown, zero price on a
@@ -160,6 +162,8 @@ class OpenAIProvider(Provider):
     # --- verbs ------------------------------------------------------------------------------------
 
     def check(self, spec) -> Readiness:
+        from anytune.estimate import pricing
+
         if not _sdk.available():
             return Readiness(ready=False, reason=f"the openai package is not installed; {_sdk.INSTALL_HINT}")
         if not _sdk.has_credentials(self.options):
@@ -172,7 +176,7 @@ class OpenAIProvider(Provider):
             if self.catalog.model(model) is None:
                 known = ", ".join(m.name for m in self.catalog.data.models)
                 return Readiness(ready=False, reason=f"{model} is not fine-tunable at OpenAI (fine-tunable: {known})")
-            closed = [s for s in self.catalog.sunsets_for(model) if s.blocks_all_new_jobs and s.date <= dt.date.today()]
+            closed = [s for s in self.catalog.sunsets_for(model) if s.blocks_all_new_jobs and s.date <= pricing.today()]
             if closed:
                 return Readiness(ready=False, reason=f"{closed[0].what} since {closed[0].date.isoformat()}")
         return Readiness(ready=True, reason=f"{model} at {self.endpoint}", details={"model": model})
