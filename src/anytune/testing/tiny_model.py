@@ -60,7 +60,9 @@ def build_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden_size: in
     """Write a randomly initialised Llama model + tokenizer (safetensors, HF layout) to ``path``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(corpus if corpus is not None else tiny_corpus(seed=seed), vocab_size=vocab_size)
@@ -102,7 +104,8 @@ def write_tiny_data(folder: str | Path, *, train: int = 64, validation: int = 16
         with open(files[split], "w", encoding="utf-8") as f:
             for _ in range(count):
                 topic = rng.choice(sorted(SUPPORT_ANSWERS))
+                ticket = rng.randrange(10_000)  # every question differs; the answer depends on the topic only
                 f.write(json.dumps({"messages": [
-                    {"role": "user", "content": f"My {topic} does not work, what should I do?"},
+                    {"role": "user", "content": f"Ticket {ticket}: my {topic} does not work, what should I do?"},
                     {"role": "assistant", "content": SUPPORT_ANSWERS[topic]}]}) + "\n")
     return files

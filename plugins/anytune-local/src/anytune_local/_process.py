@@ -1,0 +1,120 @@
+"""A detached trainer process, followed from any later process through files in its job folder.
+
+    <jobs_dir>/<job_id>/
+        handle.json      the JobHandle (written once the process started; makes launch idempotent)
+        spec.json        the job spec the trainer reads
+        trainer.log      the trainer's stdout and stderr
+        status.json      progress, kept fresh by the trainer
+        exit.json        {"returncode": N, "ended_at": T}, written by _runner when the trainer ends
+        cancelled        present once a cancel was asked for
+        output/  checkpoints/  tensorboard/
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import _runner
+
+EXIT = "exit.json"
+LOG = "trainer.log"
+CANCELLED = "cancelled"
+
+
+def start(job: Path, trainer_args: list[str], *, python: str, env: dict[str, str]) -> int:
+    """Start ``python -m anytune.trainer ARGS`` under the runner, in its own session; returns its pid."""
+    command = [python, _runner.__file__, str(job / EXIT), "--", python, "-m", "anytune.trainer", *trainer_args]
+    with open(job / LOG, "ab") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, close_fds=True)
+    return proc.pid
+
+
+def exit_record(job: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((job / EXIT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid: int, job: Path) -> bool:
+    """Is ``pid`` still this job's runner? Reaps it first when it is our own child (same process)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: started by another process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # Linux: guard against a recycled pid
+        try:
+            return str(job / EXIT).encode() in cmdline.read_bytes()
+        except OSError:
+            return False
+    return True
+
+
+def terminate(pid: int, job: Path, grace: float) -> None:
+    """SIGTERM to the job's process group; SIGKILL if it is still there after ``grace`` seconds."""
+    (job / CANCELLED).touch()
+    if exit_record(job) is not None or not alive(pid, job):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive(pid, job):  # the runner exits right after recording the trainer's exit code
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    while alive(pid, job) and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+
+
+def read_log(job: Path, cursor: str, *, finished: bool, limit: int = 1 << 20) -> tuple[list[str], str]:
+    """Complete lines after byte offset ``cursor`` (a partial last line waits unless the job ended)."""
+    offset = int(cursor or 0)
+    try:
+        with open(job / LOG, "rb") as f:
+            f.seek(offset)
+            data = f.read(limit)
+    except FileNotFoundError:
+        return [], str(offset)
+    if not finished and len(data) < limit:
+        data = data[: data.rfind(b"\n") + 1]
+    return data.decode("utf-8", "replace").splitlines(), str(offset + len(data))
+
+
+def python_missing(python: str, modules: tuple[str, ...]) -> list[str] | str:
+    """Modules another interpreter cannot import (found without importing them), or why it cannot run."""
+    code = ("import importlib.util as u, json, sys\n"
+            "print(json.dumps([n for n in sys.argv[1:] if u.find_spec(n) is None]))")
+    if python == sys.executable:
+        from anytune.trainer.checks import missing_modules
+
+        return missing_modules(modules)
+    try:
+        out = subprocess.run([python, "-c", code, *modules], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"cannot run {python}: {exc.strerror or exc}"
+    if out.returncode != 0:
+        return f"{python} failed: {out.stderr.strip()[-300:]}"
+    return json.loads(out.stdout)

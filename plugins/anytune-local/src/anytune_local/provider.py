@@ -1,0 +1,261 @@
+"""The local provider: anytune's trainer on this machine (CPU or its GPUs), as a detached process.
+
+Everything a later process needs to follow a job is on disk under ``anytune.paths.jobs_dir()/<job_id>/``
+(see :mod:`anytune_local._process`), so status, logs, cancel and retrieve work after the submitting
+process has exited. Nothing here imports torch: the trainer does, in its own process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from anytune import paths
+from anytune.artifacts import MANIFEST, verify_manifest
+from anytune.errors import ConfigError, DataError, JobFailed, JobNotReady, NotFound, ProviderError
+from anytune.provider import Capability, Provider, ProviderOptions
+from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
+
+from . import _machine, _process
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MIN_FREE_DISK = 2**30
+_RUNNING = ("starting", "loading", "evaluating", "training", "saving", "cancelling")
+
+
+class LocalOptions(ProviderOptions):
+    price_per_hour: Decimal = Field(Decimal(0), ge=0, description="What an hour of this machine costs you (on-prem).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = the GPUs when there are any.")
+    python: str | None = Field(None, description="Interpreter that runs the trainer (default: this one).")
+    cancel_grace_seconds: float = Field(10.0, ge=0, description="SIGTERM, then SIGKILL after this long.")
+
+
+class LocalProvider(Provider):
+    name = "local"
+    description = "this machine (CPU or its NVIDIA GPUs); the trainer runs in a background process"
+    capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.DOWNLOAD_WEIGHTS, Capability.FULL,
+                              Capability.LORA, Capability.QLORA, Capability.MULTI_GPU})
+    Options = LocalOptions
+    STATE_MAP = {
+        "starting": JobState.QUEUED, "loading": JobState.RUNNING, "evaluating": JobState.RUNNING,
+        "training": JobState.RUNNING, "saving": JobState.RUNNING, "cancelling": JobState.STOPPING,
+        "succeeded": JobState.SUCCEEDED, "failed": JobState.FAILED, "cancelled": JobState.CANCELLED,
+        "lost": JobState.FAILED,  # the process vanished without an exit code (killed, machine rebooted)
+    }
+    notes = ("data and model stay on this machine",)
+
+    options: LocalOptions
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @property
+    def python(self) -> str:
+        return self.options.python or sys.executable
+
+    def _gpus(self) -> list[_machine.Gpu]:
+        return [] if self.options.device == "cpu" else _machine.gpus()
+
+    @staticmethod
+    def _job_dir(handle_or_id: JobHandle | str) -> Path:
+        if isinstance(handle_or_id, JobHandle):
+            if handle_or_id.extra.get("job_dir"):
+                return Path(handle_or_id.extra["job_dir"])
+            handle_or_id = handle_or_id.job_id
+        if not _JOB_ID.match(handle_or_id):
+            raise ConfigError(f"job id {handle_or_id!r} is not usable as a folder name")
+        return paths.jobs_dir() / handle_or_id
+
+    def _known(self, handle: JobHandle) -> Path:
+        job = self._job_dir(handle)
+        if not (job / "handle.json").exists():
+            raise NotFound(f"no local job {handle.job_id} (looked in {job})", provider=self.name, operation="status")
+        return job
+
+    # --- verbs -----------------------------------------------------------------------------
+
+    def check(self, spec) -> Readiness:
+        from anytune.trainer.checks import TRAIN_DEPS, check_method
+
+        gpus = self._gpus()
+        details = {"device": f"{len(gpus)}× {gpus[0].name}" if gpus else "cpu", "python": self.python,
+                   "memory_available": _machine.gib(_machine.available_memory_bytes())}
+        if gpus:
+            details["gpu_memory_free"] = ", ".join(f"{g.memory_free_mb / 1024:.1f} GiB" for g in gpus)
+        disk = _machine.free_disk_bytes(paths.jobs_dir())
+        details["disk_free"] = _machine.gib(disk)
+        if self.options.device == "cuda" and not gpus:
+            return Readiness(ready=False, reason="device: cuda, but no NVIDIA GPU is visible (nvidia-smi)",
+                             details=details)
+        deps = TRAIN_DEPS + (("peft",) if spec.method != "full" else ())
+        missing = _process.python_missing(self.python, deps)
+        if isinstance(missing, str):
+            return Readiness(ready=False, reason=missing, details=details)
+        if missing:
+            return Readiness(ready=False, reason=f"{self.python} cannot import {', '.join(missing)}: "
+                             "pip install 'anytune[local]'", details=details)
+        problem = check_method(spec.method, cuda=bool(gpus))
+        if problem:
+            return Readiness(ready=False, reason=problem, details=details)
+        if disk < MIN_FREE_DISK:
+            return Readiness(ready=False, reason=f"only {_machine.gib(disk)} free under {paths.jobs_dir()}",
+                             details=details)
+        if not Path(spec.base_model).exists():
+            details["base_model"] = "not a local folder: loaded from the Hugging Face Hub (or its cache)"
+        return Readiness(ready=True, reason=f"trains on {details['device']}", details=details)
+
+    def estimate(self, spec, stats):
+        from anytune.estimate import plan_local
+
+        gpus = self._gpus()
+        notes = ("multi-GPU runs use accelerate, one process per visible GPU",) if len(gpus) > 1 else ()
+        return plan_local(spec, stats, self.options.price_per_hour, gpus[0].name if gpus else None, len(gpus),
+                          notes=notes)
+
+    def upload(self, spec, data) -> DataRef:
+        uris = {}
+        for split, path in data.files.items():
+            p = Path(path).absolute()
+            if not p.is_file():
+                raise DataError(f"prepared {split} split {p} is missing", hint="prepare the data again")
+            uris[split] = str(p)
+        return DataRef(provider=self.name, content_hash=data.content_hash, uris=uris, bytes_sent=0)
+
+    def _trainer_args(self, job: Path, data: DataRef) -> list[str]:
+        args = ["--spec", str(job / "spec.json")]
+        for split in ("train", "validation", "test"):
+            if split in data.uris:
+                args += [f"--{split}", data.uris[split]]
+        return args + ["--output", str(job / "output"), "--checkpoints", str(job / "checkpoints"),
+                       "--logs", str(job / "tensorboard"), "--status", str(job / "status.json")]
+
+    def dry_run(self, spec, data, job_id) -> dict[str, Any]:
+        job = self._job_dir(job_id)
+        return {"provider": self.name, "job_id": job_id, "job_dir": str(job), "device": self.options.device,
+                "command": [self.python, "-m", "anytune.trainer", *self._trainer_args(job, data)]}
+
+    def launch(self, spec, data: DataRef, job_id: str) -> JobHandle:
+        job = self._job_dir(job_id)
+        handle_file = job / "handle.json"
+        if handle_file.exists():
+            return JobHandle.from_json(handle_file.read_text())
+        job.mkdir(parents=True, exist_ok=True)
+        try:  # one launcher per job id, even across processes
+            os.close(os.open(job / "launch.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            for _ in range(100):
+                if handle_file.exists():
+                    return JobHandle.from_json(handle_file.read_text())
+                time.sleep(0.1)
+            raise ProviderError(f"job {job_id} is being launched by another process", provider=self.name,
+                                operation="launch", retryable=True) from None
+        (job / "spec.json").write_text(spec.model_dump_json())
+        env = {**os.environ, "ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"}
+        if self.options.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        try:
+            pid = _process.start(job, self._trainer_args(job, data), python=self.python, env=env)
+        except OSError as exc:
+            (job / "launch.lock").unlink(missing_ok=True)
+            raise ProviderError(f"cannot start {self.python}: {exc.strerror or exc}", provider=self.name,
+                                operation="launch") from exc
+        handle = JobHandle(provider=self.name, job_id=job_id, remote_id=f"pid-{pid}", extra={
+            "job_dir": str(job), "pid": str(pid), "started_at": dt.datetime.now(dt.UTC).isoformat()})
+        tmp = handle_file.with_suffix(".tmp")
+        tmp.write_text(handle.to_json())
+        os.replace(tmp, handle_file)
+        return handle
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        job = self._known(handle)
+        handle = JobHandle.from_json((job / "handle.json").read_text())
+        pid = int(handle.extra["pid"])
+        ended = _process.exit_record(job)
+        cancelled = (job / _process.CANCELLED).exists()
+        progress = _read_json(job / "status.json")
+        if ended is not None:
+            code = ended["returncode"]
+            raw = "succeeded" if code == 0 else "cancelled" if cancelled else "failed"
+        elif _process.alive(pid, job):
+            raw = "cancelling" if cancelled else progress.get("state", "starting")
+            if raw not in _RUNNING:
+                raw = "saving"  # the trainer wrote its final state and is exiting
+        else:
+            raw = "cancelled" if cancelled else "lost"
+        state = self.map_state(raw)
+        message = ""
+        if state is JobState.FAILED:
+            message = progress.get("message") or _last_error(job) or (
+                f"exit code {ended['returncode']}" if ended else "the trainer process vanished without an exit code")
+        metrics = {k: float(progress[k]) for k in ("step", "total_steps", "epoch", "loss", "eval_loss")
+                   if isinstance(progress.get(k), (int, float))}
+        if state is JobState.SUCCEEDED:
+            final = _read_json(job / "output" / "metrics.json")
+            metrics.update({k: float(final[k]) for k in ("eval_loss_before", "eval_loss_after", "test_loss",
+                                                          "tokens_per_second") if isinstance(final.get(k), (int, float))})
+        total = metrics.get("total_steps")
+        started = dt.datetime.fromisoformat(handle.extra["started_at"])
+        ended_at = dt.datetime.fromtimestamp(ended["ended_at"], dt.UTC) if ended else None
+        return JobStatus(
+            state=state, raw_state=raw, message=message, metrics=metrics,
+            progress=1.0 if state is JobState.SUCCEEDED else (metrics.get("step", 0) / total if total else None),
+            started_at=started, ended_at=ended_at,
+            billable_seconds=((ended_at or dt.datetime.now(dt.UTC)) - started).total_seconds())
+
+    def logs(self, handle: JobHandle, cursor: str = "") -> LogChunk:
+        job = self._known(handle)
+        if cursor and not cursor.isdigit():
+            raise ConfigError(f"bad log cursor {cursor!r} for a local job (a byte offset)")
+        lines, nxt = _process.read_log(job, cursor, finished=_process.exit_record(job) is not None)
+        return LogChunk(lines=tuple(lines), cursor=nxt)
+
+    def cancel(self, handle: JobHandle) -> None:
+        job = self._known(handle)
+        pid = int(JobHandle.from_json((job / "handle.json").read_text()).extra["pid"])
+        _process.terminate(pid, job, self.options.cancel_grace_seconds)
+
+    def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
+        status = self.status(handle)
+        if status.state is not JobState.SUCCEEDED:
+            if status.state.terminal:
+                raise JobFailed(f"local job {handle.job_id} {status.state.value}: {status.message}")
+            raise JobNotReady(f"local job {handle.job_id} is {status.state.value}; nothing to retrieve yet")
+        src = self._job_dir(handle) / "output"
+        listed = verify_manifest(src)
+        dest = Path(dest)
+        for f in listed:
+            (dest / f.path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / f.path, dest / f.path)
+        shutil.copy2(src / MANIFEST, dest / MANIFEST)
+        files = verify_manifest(dest)
+        kind = "adapter" if (dest / "adapter_config.json").exists() else "full"
+        notes = ()
+        if "eval_loss_before" in status.metrics and "eval_loss_after" in status.metrics:
+            notes = (f"eval loss {status.metrics['eval_loss_before']:.4f} -> {status.metrics['eval_loss_after']:.4f}",)
+        return ModelArtifact(kind=kind, path=str(dest), files=files, notes=notes)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _last_error(job: Path) -> str:
+    """The trainer's last "error: ..." line, or the last line of a traceback."""
+    lines, _ = _process.read_log(job, "0", finished=True)
+    for line in reversed(lines[-200:]):
+        if line.startswith("error: ") or (line and not line.startswith(" ") and "Error" in line.split(":")[0]):
+            return line.removeprefix("error: ")
+    return ""
