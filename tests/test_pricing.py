@@ -175,7 +175,7 @@ def test_pricing_show_prints_dates_confidence_and_sources(monkeypatch):
     out = res.output
     assert "sagemaker — us-east-1" in out and "ml.g5.2xlarge" in out and "2026-08-01" in out
     assert "vertex — us-central1" in out and "machine type + GPU count × accelerator" in out
-    assert "gpt-4o-mini-2024-07-18 (context 65,536)" in out and "2027-01-06" in out
+    assert "gpt-4o-mini-2024-07-18" in out and "65,536 tokens" in out and "2027-01-06" in out
     assert "local: no price catalog" in out
     assert "(112 days old, over 90)" in out  # the stale SageMaker entry is called out
     one = CliRunner().invoke(_app(), ["pricing", "show", "--provider", "azureml", "--region", "westeurope"],

@@ -248,7 +248,7 @@ def staleness_note(provider: str, as_of: dt.date | None) -> str | None:
     days = age_days(as_of)
     if days is None or days <= STALE_DAYS:
         return None
-    return (f"{provider} prices used are as of {as_of.isoformat()} ({days} days old, over {STALE_DAYS}): "
+    return (f"{provider} prices as of {as_of.isoformat()} ({days} days old, over {STALE_DAYS}): "
             "run `anytune pricing refresh`")
 
 
