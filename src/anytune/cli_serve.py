@@ -29,6 +29,13 @@ def _gpu_count() -> int:
     return max(1, sum(1 for line in out.stdout.splitlines() if line.startswith("GPU ")))
 
 
+def _can_pin_gpus(provider: str) -> bool:
+    """Whether the training provider takes ``visible_devices`` (one GPU per job, so one job per GPU)."""
+    from . import registry
+
+    return "visible_devices" in registry.get_registry().get_class(provider).Options.model_fields
+
+
 @app.callback(invoke_without_command=True)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
@@ -60,6 +67,10 @@ def serve(
     if method not in ("lora", "qlora", "full"):
         raise ConfigError(f"--method {method!r}: choose lora, qlora or full")
     count = gpus or _gpu_count()
+    if count > 1 and not _can_pin_gpus(provider):
+        typer.echo(f"note: the {provider} provider cannot pin a job to one GPU, so jobs run one at a time, "
+                   "each on every GPU", err=True)
+        count = 1
     config = cfg.ServeConfig(
         home=(home or cfg.default_home()).expanduser().absolute(), api_keys=cfg.load_keys(keys_file),
         models=cfg.parse_model_aliases(model or []), max_upload_bytes=max_upload_mb * cfg.MIB, slots=count,

@@ -36,6 +36,7 @@ class StandIn(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.routes: dict[tuple[str, str], tuple[int, dict]] = {}
         self.seen: list[tuple[str, str]] = []
+        self.requests: list[dict] = []
 
     @property
     def url(self):
@@ -46,8 +47,9 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self):
         length = int(self.headers.get("content-length") or 0)
         self.rfile.read(length)
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
         self.server.seen.append((self.command, path))
+        self.server.requests.append({"path": path, "query": query, "headers": dict(self.headers)})
         status, body = self.server.routes.get((self.command, path), (404, _err("Invalid URL")))
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -65,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def standin():
     server = StandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -132,3 +134,19 @@ def test_missing_key_is_an_auth_error_naming_the_variable():
     p = OpenAIProvider({"api_key_env": "MY_OPENAI_KEY"})
     with pytest.raises(AuthError, match=r"\$MY_OPENAI_KEY"):
         p.status(JobHandle(provider="openai", job_id="j", remote_id="ftjob-1"))
+
+
+def test_azure_openai_through_the_sdks_azure_client(standin, monkeypatch):
+    job = {"id": "ftjob-1", "object": "fine_tuning.job", "created_at": 1, "error": None, "fine_tuned_model": None,
+           "finished_at": None, "hyperparameters": {"n_epochs": "auto"}, "model": "gpt-4.1-mini-2025-04-14",
+           "organization_id": "org", "result_files": [], "seed": 1, "status": "running", "trained_tokens": None,
+           "training_file": "file-a", "validation_file": None}
+    standin.routes[("GET", "/openai/fine_tuning/jobs/ftjob-1")] = (200, job)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-SECRET-key")
+    p = OpenAIProvider({"api": "azure", "base_url": standin.url.removesuffix("/v1"), "api_version": "2025-04-01-preview",
+                        "max_retries": 0})
+    status = p.status(JobHandle(provider="openai", job_id="j", remote_id="ftjob-1"))
+    assert status.state.value == "running"
+    sent = standin.requests[-1]
+    assert sent["query"] == "api-version=2025-04-01-preview" and sent["headers"]["api-key"] == "azure-SECRET-key"
+    assert p.endpoint == standin.url.removesuffix("/v1") and "SECRET" not in repr(p.options)
