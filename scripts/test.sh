@@ -10,4 +10,11 @@ pip install -q --upgrade pip
 pip install -q torch==2.13.0
 pip install -q -e '.[all,dev]'
 
+# checkov's pins conflict with anytune's dependencies: it lives in its own venv (tests/test_terraform.py runs it).
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install -q checkov==3.3.30
+fi
+export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
+
 pytest "$@"

@@ -79,9 +79,11 @@ def providers(profile: ProfileOpt = None,
     """List installed providers, broken plugins, and which are configured."""
     from . import registry
     from .jobs import _profile
+    from .profiles import configured_providers
 
     reg = registry.get_registry()
     prof = _profile(profile)
+    configured_names = set(configured_providers(prof))
     table = Table("provider", "package", "configured", *(["ready"] if check else []), "about")
     for name in reg.names():
         r = reg.providers[name]
@@ -91,7 +93,7 @@ def providers(profile: ProfileOpt = None,
         except AnytuneError as exc:
             table.add_row(name, r.dist, "", *([""] if check else []), f"[red]{exc}[/]")
             continue
-        configured = "profile" if name in prof else ""
+        configured = "profile" if name in configured_names else ("incomplete" if name in prof else "")
         row = [name, r.dist, configured]
         if check:
             from .spec import JobSpec
