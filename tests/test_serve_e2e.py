@@ -70,3 +70,32 @@ def test_upload_create_events_succeeded_model_retrieve_across_a_restart(tmp_path
         adapter = server.home / "serve" / "models" / job.id
         assert (adapter / "adapter_config.json").is_file() and (adapter / "anytune-manifest.json").is_file()
         print(f"succeeded: {done.fine_tuned_model}, {done.trained_tokens} trained tokens, result {results.splitlines()[0]}")
+
+
+def test_one_training_at_a_time_and_cancel_while_training(tmp_path, tiny):
+    data = write_tiny_data(tmp_path / "data", train=40, validation=0, test=0)
+    with ServeProcess(tmp_path / "serve", models={"tiny": tiny}, args=("--poll-seconds", "0.3")) as server:
+        client = openai.OpenAI(base_url=server.url, api_key=TEST_KEY, max_retries=0)
+        f = client.files.create(file=open(data["train"], "rb"), purpose="fine-tune")
+        hp = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 20, "batch_size": 1}}}
+        first = client.fine_tuning.jobs.create(model="tiny", training_file=f.id, method=hp)
+        second = client.fine_tuning.jobs.create(model="tiny", training_file=f.id, method=hp)
+        deadline = time.monotonic() + 120
+        while not any(e.message.startswith("step ") for e in client.fine_tuning.jobs.list_events(first.id, limit=50)):
+            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+            time.sleep(0.3)
+        assert client.fine_tuning.jobs.retrieve(first.id).status == "running"
+        assert client.fine_tuning.jobs.retrieve(second.id).status == "queued"  # one slot: it waits its turn
+
+        client.fine_tuning.jobs.cancel(first.id)
+        assert wait(client, first.id, timeout=60).status == "cancelled"
+        messages = [e.message for e in client.fine_tuning.jobs.list_events(first.id, limit=100)]
+        assert messages[0] == "Fine-tuning job cancelled" and "Cancellation requested" in messages
+        assert client.fine_tuning.jobs.retrieve(first.id).fine_tuned_model is None
+
+        deadline = time.monotonic() + 60  # the queue moves on
+        while client.fine_tuning.jobs.retrieve(second.id).status == "queued":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        assert client.fine_tuning.jobs.cancel(second.id).status in ("running", "cancelled")
+        assert wait(client, second.id, timeout=60).status == "cancelled"

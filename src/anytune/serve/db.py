@@ -86,10 +86,10 @@ class ServeDB:
             with conn:
                 yield conn
 
-    def _insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
+    def _insert(self, table: str, values: dict[str, Any], verb: str = "INSERT") -> dict[str, Any]:
         values = _encode(values)
         with self._db() as db:
-            db.execute(f"INSERT INTO {table} ({','.join(values)}) VALUES ({','.join('?' * len(values))})",
+            db.execute(f"{verb} INTO {table} ({','.join(values)}) VALUES ({','.join('?' * len(values))})",
                        list(values.values()))
         return self._get(table, values["id"])
 
@@ -181,13 +181,15 @@ class ServeDB:
         return self._page("events", "job_id = ?", [job_id], after, limit)
 
     def add_checkpoint(self, **values: Any) -> dict[str, Any]:
+        with self._db() as db:  # a job finished again after a restart keeps one set of checkpoints
+            db.execute("DELETE FROM checkpoints WHERE job_id = ? AND step = ?", (values["job_id"], values["step"]))
         return self._insert("checkpoints", {"id": new_id("ftckpt"), "created_at": now(), **values})
 
     def checkpoints(self, job_id: str, after: str | None, limit: int) -> tuple[list[dict], bool]:
         return self._page("checkpoints", "job_id = ?", [job_id], after, limit)
 
     def add_model(self, id: str, path: str, job_id: str) -> None:
-        self._insert("models", {"id": id, "created_at": now(), "path": path, "job_id": job_id})
+        self._insert("models", {"id": id, "created_at": now(), "path": path, "job_id": job_id}, "INSERT OR REPLACE")
 
     def model(self, id: str) -> dict[str, Any] | None:
         return self._get("models", id)

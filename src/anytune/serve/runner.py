@@ -17,6 +17,7 @@ import hashlib
 import logging
 import math
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,8 @@ class Runner:
         if rec.state != JobState.SUCCEEDED.value:
             return self._fail(jid, rec.error or rec.message or f"training ended {rec.state}")
         dest = self.config.models_dir / jid
+        if dest.exists() and rec.artifact is None:  # a copy cut short by a restart: start it again
+            shutil.rmtree(dest)
         artifact = core.retrieve(rec.id, dest, self.store)
         base = re.sub(r"[^A-Za-z0-9._-]", "-", job["model"] if job["model"] in self.config.models
                       else Path(job["base_path"]).name)
