@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 
 import httpx
 import openai
@@ -312,3 +313,32 @@ def test_cli_and_format_modules_are_light():
     out = run_blocking("import anytune.cli_serve, anytune.serve, anytune.serve.oaiformat",
                        blocked=("fastapi", "uvicorn", "starlette", "openai", "torch", "transformers"))
     assert out.returncode == 0, out.stderr
+
+
+def test_a_file_the_trainer_cannot_use_fails_the_job_like_openai(tmp_path, model_dir):
+    """The upload follows OpenAI's rules, but anytune's data pipeline refuses it (tool messages): the job
+    fails with OpenAI's error object, code invalid_training_file, and the reason in its events."""
+    config = cfg.ServeConfig(home=tmp_path / "serve", api_keys=(TEST_KEY,), models={"tiny": model_dir},
+                             poll_interval=0.1, jobs_db=tmp_path / "jobs.sqlite")
+    line = {"messages": [{"role": "user", "content": "weather?"},
+                         {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                          "function": {"name": "weather", "arguments": "{}"}}]},
+                         {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                         {"role": "assistant", "content": "It is sunny."}]}
+    data = tmp_path / "tools.jsonl"
+    data.write_text((json.dumps(line) + "\n") * 12)
+    with serve_thread(config) as url:
+        client = openai.OpenAI(base_url=url, api_key=TEST_KEY, max_retries=0)
+        f = client.files.create(file=open(data, "rb"), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="tiny", training_file=f.id)
+        for _ in range(300):
+            raw = httpx.get(f"{url}/fine_tuning/jobs/{job.id}", headers={"Authorization": f"Bearer {TEST_KEY}"}).json()
+            if raw["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+        done = FineTuningJob.model_validate(raw)
+        assert done.status == "failed" and done.finished_at and done.fine_tuned_model is None
+        assert done.error.code == "invalid_training_file" and done.error.param == "training_file"
+        assert f"{f.id}:1: " in done.error.message and "every message needs text content" in done.error.message
+        events = list(client.fine_tuning.jobs.list_events(job.id))
+        assert events[0].level == "error" and events[0].message.startswith("Fine-tuning job failed:")

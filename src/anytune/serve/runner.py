@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jobs as core
-from ..errors import AnytuneError
+from ..errors import AnytuneError, DataError
 from ..spec import DataSpec, Hyperparameters, JobSpec
 from ..store import JobStore
 from ..types import JobState
@@ -143,6 +143,11 @@ class Runner:
                 continue
             try:
                 self._run(job, slot)
+            except DataError as exc:  # what OpenAI reports for a file it cannot train on; named by file id
+                message = str(exc)
+                for split, file_id in (("train", job["training_file"]), ("validation", job["validation_file"])):
+                    message = message.replace(str(self.config.work_dir / job["id"] / f"{split}.jsonl"), str(file_id))
+                self._fail(job["id"], message, code="invalid_training_file", param="training_file")
             except AnytuneError as exc:
                 self._fail(job["id"], str(exc))
             except Exception:
@@ -150,9 +155,9 @@ class Runner:
                 self._fail(job["id"], "the server failed while running this job; its log has the details",
                            code="server_error")
 
-    def _fail(self, job_id: str, message: str, code: str = "training_failed") -> None:
-        self.db.update_job(job_id, status="failed", finished_at=now(), error={"code": code, "message": message,
-                                                                              "param": None})
+    def _fail(self, job_id: str, message: str, code: str = "training_failed", param: str | None = None) -> None:
+        self.db.update_job(job_id, status="failed", finished_at=now(),
+                           error={"code": code, "message": message, "param": param})
         self.db.add_event(job_id, f"Fine-tuning job failed: {message}", level="error")
 
     def _run(self, job: dict[str, Any], slot: int) -> None:
