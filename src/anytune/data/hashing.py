@@ -22,11 +22,8 @@ PIPELINE_VERSION = 1  # bump when canonical output for the same input changes
 
 def norm_key(texts: list[str]) -> bytes:
     """8-byte digest of the record's text with case and whitespace differences removed."""
-    h = hashlib.blake2b(digest_size=8)
-    for t in texts:
-        h.update(" ".join(t.lower().split()).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1e")
-    return h.digest()
+    text = " ".join("\x01".join(texts).lower().split())
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 def content_hash(split_digests: Mapping[str, Any], settings: Mapping[str, Any]) -> str:

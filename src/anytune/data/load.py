@@ -22,6 +22,7 @@ from .report import Diagnostics
 
 MAX_RECORD_BYTES = 8 << 20  # one example larger than 8 MiB is a broken file, not training data
 SNIFF_BYTES = 1 << 16
+JSON_BLOCK = 1 << 20  # characters read at a time by the JSON-array reader
 
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
             ".tab": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
@@ -185,6 +186,12 @@ def range_lines(path: Path, start: int, end: int) -> Iterator[bytes | int]:
     with open(path, "rb") as f:
         f.seek(start)
         left = end - start
+        if left <= MAX_RECORD_BYTES:  # the usual case: no line in the range can be too long
+            lines = f.read(left).split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            yield from lines
+            return
         partial = b""
         oversize = 0
         while left > 0:
@@ -409,7 +416,7 @@ def _json_array(path: Path, encoding: str | None, diags: Diagnostics) -> Iterato
             line += buf.count("\n", 0, pos)
             buf = buf[pos:]
             pos = 0
-            block = f.read(1 << 20 if not need_more else max(1 << 20, len(buf)))
+            block = f.read(JSON_BLOCK if not need_more else max(JSON_BLOCK, len(buf)))
             if not block:
                 eof = True
                 return False

@@ -32,6 +32,7 @@ PHONE = re.compile(
     r")(?![0-9])"
 )
 _CANDIDATE_V6 = re.compile(r":[0-9A-Fa-f]*:")
+_CANDIDATE_V6_BYTES = re.compile(rb":[0-9A-Fa-f]*:")
 
 BUILTIN = ("EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "PHONE")
 
@@ -73,6 +74,14 @@ class Redactor:
         if self.user:
             return True
         return "@" in text or _digits(text) >= 4 or _CANDIDATE_V6.search(text) is not None
+
+    def could_contain_line(self, line: bytes) -> bool:
+        """Like :meth:`could_contain` for a whole canonical JSON line (UTF-8, non-ASCII unescaped): every
+        pattern is ASCII, so a line without candidates has no field with one."""
+        if self.user:
+            return True
+        return (b"@" in line or len(line) - len(line.translate(None, b"0123456789")) >= 4
+                or _CANDIDATE_V6_BYTES.search(line) is not None)
 
     def redact(self, text: str, counts: Counter[str] | None = None) -> str:
         """``text`` with PII replaced; ``counts`` (default: this redactor's) gets one per replacement."""

@@ -184,6 +184,7 @@ class Counter:
             with warnings.catch_warnings():  # its resource loading uses a deprecated importlib call
                 warnings.simplefilter("ignore", DeprecationWarning)
                 self._enc = bpe_openai.get_encoding(ref.encoding)
+                self._enc.encode_ordinary("warm up")  # loads the ranks now, inside the filter
 
     def count(self, records: list[dict[str, Any]]) -> list[int | Problem]:
         """Tokens per record as trained (before truncation); a :class:`Problem` where the record cannot be

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .formats import Problem, canonical, texts
+from .formats import Problem, apply_columns, canonical, dumps, texts
 from .hashing import norm_key
 from .load import MAX_RECORD_BYTES, parse_json_line, range_lines
 from .pii import Redactor
@@ -63,7 +63,6 @@ class ChunkResult:
     redaction: Counter = field(default_factory=Counter)
     conversions: Counter = field(default_factory=Counter)
     part: str | None = None
-    bytes_out: int = 0
 
 
 _state: dict[str, Any] = {}
@@ -80,7 +79,7 @@ def run(task: Task) -> ChunkResult:
     s: Settings = _state["settings"]
     res = ChunkResult(task.index)
     if task.records is not None:
-        items = ((n, rec, None) for n, rec in task.records)
+        items = iter(task.records)
     else:
         items = _parse_range(task, res)
     out = None
@@ -97,104 +96,98 @@ def run(task: Task) -> ChunkResult:
 
 def _parse_range(task: Task, res: ChunkResult):
     n = 0
+    first = task.start == 0
     for raw in range_lines(Path(task.file), task.start, task.end):
         n += 1
-        res.lines = n
-        if isinstance(raw, int):
+        if type(raw) is int:
             res.read += 1
             res.diags.error("too_large", f"a line of {raw / 1e6:.1f} MB (the limit for one example is "
                             f"{MAX_RECORD_BYTES >> 20} MiB)", file=task.file, line=n,
                             hint="a file without line breaks, or an example that is far too long")
             continue
-        raw = raw.rstrip(b"\r")
-        if not raw.strip():
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw or raw.isspace():
             res.diags.count_only(WARNING, "blank_lines", 1)
             continue
         res.read += 1
-        obj, problem, bom = parse_json_line(raw, first=task.start == 0 and n == 1)
-        if bom and problem is None:
-            res.diags.warning("bom", "the file starts with a UTF-8 byte-order mark (ignored)", file=task.file,
-                              line=1, hint="harmless here; some tools reject it")
+        obj, problem, bom = parse_json_line(raw, first=first and n == 1)
         if problem is not None:
             res.diags.error(problem[0], problem[1], file=task.file, line=n, hint=problem[2] or None)
             continue
-        yield n, obj, None
+        if bom:
+            res.diags.warning("bom", "the file starts with a UTF-8 byte-order mark (ignored)", file=task.file,
+                              line=1, hint="harmless here; some tools reject it")
+        yield n, obj
+    res.lines = n
 
 
 def _process(task: Task, s: Settings, items, res: ChunkResult, out) -> None:
     redactor: Redactor | None = _state["redactor"]
     counter: TokenCounter | None = _state["counter"]
-    diags = res.diags
+    diags, file, target, tabular = res.diags, task.file, s.target, task.tabular
     sha, norm, label = bytearray(), bytearray(), bytearray()
+    line_no, tokens = res.line_no, res.tokens
     pending: list[dict[str, Any]] = []  # records waiting for a batched token count
-    pending_at: list[int] = []
     found: Counter[str] = Counter()
-    for n, raw, _ in items:
-        if task.records is not None:
+    sha256, blake2b, zero = hashlib.sha256, hashlib.blake2b, bytes(8)
+    count_read = task.records is not None
+    for n, raw in items:
+        if count_read:
             res.read += 1
-        where = {"file": task.file, "line": n}
         try:
             lab = raw.get(s.label_column) if s.label_column else None
-            rec, shape, notes = canonical(_columns(raw, s.columns), s.target, system_prompt=s.system_prompt,
-                                          tabular=task.tabular)
+            if s.columns:
+                raw = apply_columns(raw, s.columns)
+            rec, shape, notes = canonical(raw, target, system_prompt=s.system_prompt, tabular=tabular)
         except Problem as p:
-            diags.error(p.code, p.message, field=p.field, hint=p.hint, **where)
+            diags.error(p.code, p.message, file=file, line=n, field=p.field, hint=p.hint)
             continue
-        if shape != s.target:
-            res.conversions[f"{shape} -> {s.target}"] += 1
+        if shape != target:
+            res.conversions[f"{shape} -> {target}"] += 1
         for note in notes:
-            diags.warning("record", note, **where)
-        if redactor is not None:
+            diags.warning("record", note, file=file, line=n)
+        line = dumps(rec)
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            diags.error("surrogate", f"an unpaired surrogate (\\u{ord(line[exc.start]):04x}) in the text", file=file,
+                        line=n, hint="the text holds a broken \\ud800-\\udfff escape; fix the encoding of the source")
+            continue
+        if b"\\u0000" in data and any("\x00" in t for t in texts(rec)):
+            diags.error("nul", "a NUL character (\\u0000) in the text", file=file, line=n,
+                        hint="remove the NUL characters; they are never meaningful in training text")
+            continue
+        if redactor is not None and redactor.could_contain_line(data):
             found.clear()
             _redact(rec, redactor, found)
             if found:
                 if s.pii == "fail":
                     kinds = ", ".join(f"{k.lower()} x{v}" for k, v in sorted(found.items()))
-                    diags.error("pii", f"personal data found: {kinds}", **where,
+                    diags.error("pii", f"personal data found: {kinds}", file=file, line=n,
                                 hint="remove it, or set data.pii: redact to replace it with placeholders")
                     continue
                 res.redaction.update(found)
-        line = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
-        if "\\u0000" in line:
-            diags.error("nul", "a NUL character (\\u0000) in the text", **where,
-                        hint="remove the NUL characters; they are never meaningful in training text")
-            continue
-        try:
-            data = line.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            diags.error("surrogate", f"an unpaired surrogate (\\u{ord(line[exc.start]):04x}) in the text", **where,
-                        hint="the text holds a broken \\ud800-\\udfff escape; fix the encoding of the source")
-            continue
+                data = dumps(rec).encode("utf-8")
         if out is not None:
-            out.write(data)
-            out.write(b"\n")
-            res.bytes_out += len(data) + 1
-        sha += hashlib.sha256(data).digest()
+            out.write(data + b"\n")
+        sha += sha256(data).digest()
         norm += norm_key(texts(rec))
-        label += hashlib.blake2b(_label_text(lab).encode("utf-8", "surrogatepass"), digest_size=8).digest() \
-            if s.label_column else bytes(8)
-        res.line_no.append(n)
-        res.tokens.append(-1)
+        label += blake2b(_label_text(lab).encode("utf-8", "surrogatepass"), digest_size=8).digest() \
+            if s.label_column else zero
+        line_no.append(n)
+        tokens.append(-1)
         if counter is not None:
             pending.append(rec)
-            pending_at.append(len(res.tokens) - 1)
     if counter is not None and pending:
-        for at, n_tok in zip(pending_at, counter.count(pending), strict=True):
+        for at, n_tok in enumerate(counter.count(pending)):
             if isinstance(n_tok, Problem):
-                diags.error(n_tok.code, n_tok.message, file=task.file, line=res.line_no[at], field=n_tok.field,
+                diags.error(n_tok.code, n_tok.message, file=file, line=line_no[at], field=n_tok.field,
                             hint=n_tok.hint)
-                res.tokens[at] = -2  # unusable: the trainer could not render it
+                tokens[at] = -2  # unusable: the trainer could not render it
             else:
-                res.tokens[at] = n_tok
+                tokens[at] = n_tok
     res.sha, res.norm, res.label = bytes(sha), bytes(norm), bytes(label)
-
-
-def _columns(raw: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
-    if not columns:
-        return raw
-    from .formats import apply_columns
-
-    return apply_columns(raw, columns)
 
 
 def _label_text(v: Any) -> str:
