@@ -124,3 +124,27 @@ def test_too_few_examples_for_the_split_and_for_the_provider(tmp_path):
     rep = validate(DataOptions(train=str(src), test="none", split=(0.5, 0.5, 0.0), min_examples=10))
     msgs = [d.message for d in rep.diagnostics.errors]
     assert msgs == ["2 training examples; at least 10 are needed"]
+
+
+def test_the_strictest_provider_minimum_applies(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from anytune import registry
+
+    (tmp_path / "strictmod.py").write_text(
+        "from anytune.hookspecs import hookimpl\n"
+        "class Strict:\n    name = 'strict'\n    min_examples = 25\n"
+        "class Lax:\n    name = 'lax'\n"
+        "@hookimpl\n"
+        "def anytune_register_providers(register):\n"
+        "    register('strict', 'strictmod:Strict')\n    register('lax', 'strictmod:Lax')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.reset(registry.load(extra_plugins=(importlib.import_module("strictmod"),)))
+    sys.modules.pop("strictmod", None)
+    src = write_jsonl(tmp_path / "d.jsonl", [chat(i) for i in range(20)])
+    lax = JobSpec(name="t", base_model="x", data={"train": str(src)}, provider="lax")
+    assert DataOptions.from_spec(lax).min_examples == 1
+    both = JobSpec(name="t", base_model="x", data={"train": str(src)}, provider=["lax", "strict", "unknown"])
+    with pytest.raises(DataError, match="16 training examples; at least 25 are needed"):
+        prepare(both, tmp_path / "out")

@@ -242,10 +242,11 @@ def _run_pool(settings: work.Settings, tasks: Iterator[work.Task], workers: int,
 def _progress(enabled: bool, total: int):
     if not enabled:
         return None
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("checking data"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                   transient=True)
+                   transient=True, console=Console(stderr=True))
     task = bar.add_task("data", total=total)
     bar.start()
     return bar, task

@@ -179,10 +179,10 @@ class Counter:
         elif ref.kind == "openai":
             import warnings
 
-            import bpe_openai
-
-            with warnings.catch_warnings():  # its resource loading uses a deprecated importlib call
+            with warnings.catch_warnings():  # bpe_openai loads its bundled ranks with a deprecated importlib call
                 warnings.simplefilter("ignore", DeprecationWarning)
+                import bpe_openai
+
                 self._enc = bpe_openai.get_encoding(ref.encoding)
                 self._enc.encode_ordinary("warm up")  # loads the ranks now, inside the filter
 
