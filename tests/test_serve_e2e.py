@@ -80,22 +80,28 @@ def test_one_training_at_a_time_and_cancel_while_training(tmp_path, tiny):
         hp = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 20, "batch_size": 1}}}
         first = client.fine_tuning.jobs.create(model="tiny", training_file=f.id, method=hp)
         second = client.fine_tuning.jobs.create(model="tiny", training_file=f.id, method=hp)
-        deadline = time.monotonic() + 120
-        while not any(e.message.startswith("step ") for e in client.fine_tuning.jobs.list_events(first.id, limit=50)):
-            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
-            time.sleep(0.3)
-        assert client.fine_tuning.jobs.retrieve(first.id).status == "running"
-        assert client.fine_tuning.jobs.retrieve(second.id).status == "queued"  # one slot: it waits its turn
+        try:
+            deadline = time.monotonic() + 120
+            while not any(e.message.startswith("step ") for e in client.fine_tuning.jobs.list_events(first.id, limit=50)):
+                assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+                time.sleep(0.3)
+            assert client.fine_tuning.jobs.retrieve(first.id).status == "running"
+            assert client.fine_tuning.jobs.retrieve(second.id).status == "queued"  # one slot: it waits its turn
 
-        client.fine_tuning.jobs.cancel(first.id)
-        assert wait(client, first.id, timeout=60).status == "cancelled"
-        messages = [e.message for e in client.fine_tuning.jobs.list_events(first.id, limit=100)]
-        assert messages[0] == "Fine-tuning job cancelled" and "Cancellation requested" in messages
-        assert client.fine_tuning.jobs.retrieve(first.id).fine_tuned_model is None
+            client.fine_tuning.jobs.cancel(first.id)
+            assert wait(client, first.id, timeout=60).status == "cancelled"
+            messages = [e.message for e in client.fine_tuning.jobs.list_events(first.id, limit=100)]
+            assert messages[0] == "Fine-tuning job cancelled" and "Cancellation requested" in messages
+            assert client.fine_tuning.jobs.retrieve(first.id).fine_tuned_model is None
 
-        deadline = time.monotonic() + 60  # the queue moves on
-        while client.fine_tuning.jobs.retrieve(second.id).status == "queued":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        assert client.fine_tuning.jobs.cancel(second.id).status in ("running", "cancelled")
-        assert wait(client, second.id, timeout=60).status == "cancelled"
+            deadline = time.monotonic() + 60  # the queue moves on
+            while client.fine_tuning.jobs.retrieve(second.id).status == "queued":
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            assert client.fine_tuning.jobs.cancel(second.id).status in ("running", "cancelled")
+            assert wait(client, second.id, timeout=60).status == "cancelled"
+        finally:  # a failed assertion must not leave trainings running (they outlive the server by design)
+            for job in (first, second):
+                if client.fine_tuning.jobs.retrieve(job.id).status in ("queued", "running"):
+                    client.fine_tuning.jobs.cancel(job.id)
+                    wait(client, job.id, timeout=60)

@@ -151,12 +151,22 @@ class ServeDB:
             db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?", [*values.values(), id])
         return self.job(id)
 
-    def cancel_if_waiting(self, id: str) -> bool:
-        """Cancel a job that has not started training (atomic against ``claim``)."""
+    def set_status(self, id: str, status: str, *events: str, level: str = "info", only_from: tuple[str, ...] = (),
+                   **values: Any) -> bool:
+        """Move a job to ``status`` and record ``events`` in one transaction, so a client that sees the new
+        status also sees why. With ``only_from``, only a job in one of those states moves (atomic against
+        ``claim``). Returns whether the job moved."""
+        values = _encode({"status": status, **values})
+        where = f" AND status IN ({','.join('?' * len(only_from))})" if only_from else ""
         with self._db() as db:
-            cur = db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN "
-                             "('validating_files', 'queued')", (now(), id))
-        return cur.rowcount == 1
+            cur = db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?{where}",
+                             [*values.values(), id, *only_from])
+            if cur.rowcount != 1:
+                return False
+            for message in events:
+                db.execute("INSERT INTO events (id, job_id, created_at, level, message, type) VALUES (?,?,?,?,?,?)",
+                           (new_id("ftevent"), id, now(), level, message[:4000], "message"))
+        return True
 
     def claim(self, slot: int) -> dict[str, Any] | None:
         """Take the oldest queued job for ``slot`` (one statement: two slots never take the same job)."""

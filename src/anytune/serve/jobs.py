@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import oaiformat
-from .db import UNFINISHED, new_id
+from .db import UNFINISHED, new_id, now
 from .errors import APIError, not_found
 from .objects import checkpoint_object, event_object, job_object, model_object, page
 
@@ -118,10 +118,10 @@ def create_job(request: Request, body: JobCreate):
                hyperparameters=hp.model_dump(exclude_none=True), suffix=body.suffix,
                seed=body.seed if body.seed is not None else secrets.randbelow(2**31 - 1),
                metadata=body.metadata)
-    db.add_event(job_id, f"Validating training file: {train['id']}"
-                 + (f" and validation file: {valid['id']}" if valid else ""))
-    db.add_event(job_id, "Files validated, moving job to queued state")
-    row = db.update_job(job_id, status="queued")
+    db.set_status(job_id, "queued", f"Validating training file: {train['id']}"
+                  + (f" and validation file: {valid['id']}" if valid else ""),
+                  "Files validated, moving job to queued state")
+    row = db.job(job_id)
     request.app.state.runner.wake()
     return job_object(row, config.organization)
 
@@ -157,9 +157,8 @@ def cancel_job(request: Request, job_id: str):
     if row["status"] not in UNFINISHED:
         raise APIError(400, f"Job {job_id} has already {'been cancelled' if row['status'] == 'cancelled' else row['status']}.",
                        param="fine_tuning_job_id", code="job_already_finished")
-    if db.cancel_if_waiting(job_id):
-        db.add_event(job_id, "Fine-tuning job cancelled")
-    else:  # training: the runner stops it, then marks the job cancelled
+    if not db.set_status(job_id, "cancelled", "Fine-tuning job cancelled", finished_at=now(),
+                         only_from=("validating_files", "queued")):  # training: the runner stops it, then marks the job cancelled
         db.update_job(job_id, cancel_requested=1)
         db.add_event(job_id, "Cancellation requested")
     return job_object(db.job(job_id), request.app.state.config.organization)

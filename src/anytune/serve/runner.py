@@ -102,8 +102,8 @@ class Runner:
             if job["anytune_job_id"]:
                 self._resume.append(job)
             else:
-                self.db.update_job(job["id"], status="queued", slot=None)
-                self.db.add_event(job["id"], "Server restarted before training began; job queued again")
+                self.db.set_status(job["id"], "queued", "Server restarted before training began; job queued again",
+                                   slot=None)
         for slot in range(self.config.slots):
             t = threading.Thread(target=self._loop, args=(slot,), name=f"anytune-serve-slot-{slot}", daemon=True)
             t.start()
@@ -156,9 +156,8 @@ class Runner:
                            code="server_error")
 
     def _fail(self, job_id: str, message: str, code: str = "training_failed", param: str | None = None) -> None:
-        self.db.update_job(job_id, status="failed", finished_at=now(),
+        self.db.set_status(job_id, "failed", f"Fine-tuning job failed: {message}", level="error", finished_at=now(),
                            error={"code": code, "message": message, "param": param})
-        self.db.add_event(job_id, f"Fine-tuning job failed: {message}", level="error")
 
     def _run(self, job: dict[str, Any], slot: int) -> None:
         if not job["anytune_job_id"]:
@@ -202,8 +201,7 @@ class Runner:
     def _finish(self, job: dict[str, Any], rec) -> None:
         jid = job["id"]
         if rec.state == JobState.CANCELLED.value or job["cancel_requested"]:
-            self.db.update_job(jid, status="cancelled", finished_at=now())
-            self.db.add_event(jid, "Fine-tuning job cancelled")
+            self.db.set_status(jid, "cancelled", "Fine-tuning job cancelled", finished_at=now())
             return
         if rec.state != JobState.SUCCEEDED.value:
             return self._fail(jid, rec.error or rec.message or f"training ended {rec.state}")
@@ -224,9 +222,9 @@ class Runner:
                                metrics={"step": steps, "train_loss": last.get("loss"),
                                         "valid_loss": evals[-1].get("eval_loss") if evals else None,
                                         "full_valid_loss": metrics.get("eval_loss_after")})
-        self.db.update_job(jid, status="succeeded", finished_at=now(), fine_tuned_model=name, result_files=[result])
-        self.db.add_event(jid, f"New fine-tuned model created: {name}")
-        self.db.add_event(jid, "The job has successfully completed")
+        self.db.set_status(jid, "succeeded", f"New fine-tuned model created: {name}",
+                           "The job has successfully completed", finished_at=now(), fine_tuned_model=name,
+                           result_files=[result])
 
     def _results_file(self, jid: str, metrics: dict[str, Any]) -> str:
         """OpenAI's results file: one CSV row per logged step (step, train_loss, valid_loss, ...)."""
