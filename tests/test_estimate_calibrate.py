@@ -91,3 +91,14 @@ def test_without_a_file_the_newest_local_run_is_used(tmp_path, monkeypatch):
     _metrics(tmp_path / "runs")
     assert CliRunner().invoke(_app(), ["calibrate"]).exit_code == 0
     assert load_all()[-1].source.endswith("runs/run/metrics.json")
+
+
+def test_an_unknown_local_gpu_is_estimated_and_calibratable(tmp_path):
+    est = plan_local(_spec(), STATS, Decimal(0), "NVIDIA GeForce GTX 1080", 1)
+    assert est.fits and any("not in anytune's hardware catalog" in n for n in est.notes)
+    path = _metrics(tmp_path, device="cuda")
+    res = CliRunner().invoke(_app(), ["calibrate", "--from-metrics", str(path), "--gpu", "NVIDIA GeForce GTX 1080"])
+    assert res.exit_code == 0, res.output
+    after = plan_local(_spec(), STATS, Decimal(0), "NVIDIA GeForce GTX 1080", 1)
+    assert after.hours == pytest.approx(300_000 / 1500 / 3600)
+    assert any("measured" in a for a in after.assumptions)

@@ -66,7 +66,7 @@ def now_iso() -> str:
 
 def from_metrics(metrics: dict, *, source: str, gpu: str | None, gpu_count: int = 1) -> Calibration:
     """A calibration from the trainer's metrics.json (tokens_per_second, base_model, method, ...)."""
-    from .hardware import CPU, GPUS, get_gpu
+    from .hardware import CPU, gpu_or_unknown
     from .model_size import model_size
     from .workload import flops_per_token
 
@@ -77,9 +77,7 @@ def from_metrics(metrics: dict, *, source: str, gpu: str | None, gpu_count: int 
     base = metrics.get("base_model")
     if method not in ("full", "lora", "qlora") or not isinstance(base, str):
         raise ConfigError(f"{source}: needs 'method' and 'base_model' (written by anytune's trainer)")
-    hw = get_gpu(gpu) if gpu else CPU
-    if hw is None:
-        raise ConfigError(f"GPU {gpu!r} is not in anytune's hardware catalog", [f"known: {', '.join(GPUS)}"])
+    hw = gpu_or_unknown(gpu)[0] if gpu else CPU  # an unknown GPU is recorded under the name it was given
     examples = (metrics.get("examples") or {}).get("train") or 0
     runtime, epochs = metrics.get("train_runtime_s") or 0, metrics.get("epochs") or 0
     context = tps * runtime / (examples * epochs) if examples and epochs else 0.0

@@ -97,3 +97,11 @@ def normalize_gpu(name: str | None) -> str | None:
 def get_gpu(name: str | None) -> Gpu | None:
     key = normalize_gpu(name)
     return GPUS.get(key) if key else None
+
+
+def gpu_or_unknown(name: str) -> tuple[Gpu, bool]:
+    """The catalog entry for ``name``, or a stand-in (T4-class speed, memory unknown) and False."""
+    known = get_gpu(name)
+    if known is not None:
+        return known, True
+    return Gpu(name.strip() or "unknown GPU", 0, 65, mfu=_LOW, source="not in anytune's hardware catalog"), False

@@ -12,7 +12,7 @@ from decimal import Decimal
 from ..errors import ConfigError
 from ..types import CostEstimate, CostLine, DataStats, Money
 from . import calibration
-from .hardware import CPU, GPUS, Gpu, get_gpu, normalize_gpu
+from .hardware import CPU, GPUS, Gpu, get_gpu, gpu_or_unknown, normalize_gpu
 from .model_size import ModelSize, model_size
 from .pricing import Catalog, Offer, staleness_note
 from .workload import (
@@ -231,14 +231,14 @@ def plan_local(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None,
     """A run on this machine: ``gpu`` as the driver names it (None = CPU), at ``price_per_hour`` (default 0).
     Uses a calibrated throughput (`anytune calibrate`) for this GPU and method when there is one."""
     work = workload(spec, stats)
-    hw = get_gpu(gpu) if gpu else CPU
+    hw, known = gpu_or_unknown(gpu) if gpu else (CPU, True)
     notes = list(notes)
     assumptions = _basics(work, stats)
     count = max(gpu_count, 1) if gpu else 1
-    if hw is None:
-        raise ConfigError(f"local GPU {gpu!r} is not in anytune's hardware catalog",
-                          ["run `anytune calibrate` after a short local run, or set compute.gpu to a known type"])
-    fit = work.fit(hw.memory_gb) if gpu else Fit(True, False, 0.0)
+    if not known:
+        notes.append(f"GPU {gpu!r} is not in anytune's hardware catalog: memory fit not checked, speed assumed "
+                     "T4-class until `anytune calibrate` measures it")
+    fit = work.fit(hw.memory_gb) if gpu and known else Fit(True, False, 0.0)
     cal = calibration.lookup(hw.name, work.method)
     if cal is not None:
         hours, how = _hours_for(work, hw, count, cal.tflops_per_gpu, checkpointing=fit.checkpointing)
