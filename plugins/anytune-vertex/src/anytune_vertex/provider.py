@@ -1,0 +1,389 @@
+"""Google Cloud Vertex AI: data and code in Cloud Storage, a CustomJob running ``anytune.trainer`` in a
+PyTorch training container, Spot scheduling, logs from Cloud Logging, the model from AIP_MODEL_DIR.
+
+Importing this module imports no Google SDK: they are reached through :mod:`._sdk` when a verb runs, and
+every SDK error is translated by :func:`._errors.translate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from anytune import errors
+from anytune.artifacts import verify_manifest
+from anytune.cloud.bundle import BUNDLE_NAME, build_bundle
+from anytune.cloud.instances import estimate_instances, seq_length_stats
+from anytune.cloud.layout import StorageLayout
+from anytune.cloud.model import folder_hash, local_model_dir, model_files
+from anytune.cloud.names import job_name
+from anytune.cloud.retry import PROBE, RetryPolicy
+from anytune.provider import Capability, Provider, ProviderOptions
+from anytune.types import (
+    CostEstimate,
+    DataRef,
+    DataStats,
+    JobHandle,
+    JobState,
+    JobStatus,
+    LogChunk,
+    ModelArtifact,
+    Readiness,
+)
+
+from . import _gcs, _logs
+from ._errors import JOB_ERROR_CODES, translate
+from ._request import LABEL_JOB, Machine, custom_job, gs_uri
+
+PRICING = Path(__file__).parent / "data" / "pricing.json"
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+
+class VertexOptions(ProviderOptions):
+    """``provider_options.vertex`` (or a profile). Credentials are Application Default Credentials."""
+
+    project: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+                                description="Default: GOOGLE_CLOUD_PROJECT or the credentials' project.")
+    location: str = Field("us-central1", pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Vertex AI region.")
+    staging_bucket: str | None = Field(None, description="Cloud Storage bucket (name or gs://name) for data, code, output.")
+    prefix: str = Field("anytune", description="Object prefix in the bucket for data, code and output.")
+    service_account: str | None = Field(None, pattern=r"^[^@\s]+@[a-z0-9.-]+$", description="The job runs as this.")
+    kms_key_name: str | None = Field(None, pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+                                     description="CMEK for the job and the objects anytune writes.")
+    network: str | None = Field(None, pattern=r"^projects/[^/]+/global/networks/[^/]+$", description="VPC peering.")
+    machine_type: str | None = Field(None, pattern=r"^[a-z][a-z0-9]*-[a-z0-9-]+$",
+                                     description="Default: the cheapest machine of the price catalog that fits.")
+    accelerator_type: str | None = Field(None, pattern=r"^NVIDIA_[A-Z0-9_]+$", description="e.g. NVIDIA_L4.")
+    accelerator_count: int | None = Field(None, ge=1, le=16)
+    boot_disk_gb: int = Field(100, ge=100, le=65536)
+    container_uri: str | None = Field(None, description="Default: the Hugging Face PyTorch training container.")
+    max_runtime_hours: float | None = Field(None, gt=0, le=24 * 30, description="Default: compute.max_hours.")
+    max_wait_hours: float | None = Field(None, gt=0, le=24 * 30, description="Spot: wait for capacity; default 2× runtime.")
+    labels: dict[str, str] = Field(default_factory=dict)
+    api_endpoint: str | None = Field(None, description="Default: <location>-aiplatform.googleapis.com.")
+    logging_endpoint: str | None = Field(None, description="Default: https://logging.googleapis.com.")
+    max_attempts: int = Field(8, ge=1, le=20, description="Tries per request; 429/503 are retried by the SDK.")
+
+    @field_validator("staging_bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        name = v.removeprefix("gs://").strip("/")
+        if not re.match(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", name) or "/" in name:
+            raise ValueError(f"{v!r} is not a Cloud Storage bucket name")
+        return name
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+                raise ValueError(f"label {key}={value!r}: keys and values are lowercase letters, digits, '_' and '-'")
+            if key.startswith("anytune_"):
+                raise ValueError(f"label {key!r}: keys starting with 'anytune_' are anytune's own")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.accelerator_type or self.accelerator_count) and not self.machine_type:
+            raise ValueError("accelerator_type/accelerator_count need machine_type")
+        if self.accelerator_count and not self.accelerator_type:
+            raise ValueError("accelerator_count needs accelerator_type")
+        object.__setattr__(self, "prefix", StorageLayout(self.prefix).prefix)  # validates the prefix
+        return self
+
+
+class VertexProvider(Provider):
+    name = "vertex"
+    description = "Google Cloud Vertex AI custom jobs: Cloud Storage data, PyTorch training container, Spot VMs"
+    capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
+                              Capability.DOWNLOAD_WEIGHTS, Capability.LORA, Capability.QLORA, Capability.FULL})
+    Options = VertexOptions
+    STATE_MAP = {
+        "JOB_STATE_QUEUED": JobState.QUEUED,
+        "JOB_STATE_PENDING": JobState.QUEUED,
+        "JOB_STATE_PAUSED": JobState.QUEUED,
+        "JOB_STATE_RUNNING": JobState.RUNNING,
+        "JOB_STATE_UPDATING": JobState.RUNNING,
+        "JOB_STATE_SUCCEEDED": JobState.SUCCEEDED,
+        "JOB_STATE_FAILED": JobState.FAILED,
+        "JOB_STATE_EXPIRED": JobState.FAILED,
+        "JOB_STATE_CANCELLING": JobState.STOPPING,
+        "JOB_STATE_CANCELLED": JobState.CANCELLED,
+    }
+    notes = ("data, code and model go to your Cloud Storage bucket; billed for machine and accelerators while the job runs",)
+    options: VertexOptions
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self._planned: dict[str, str] = {}  # spec hash -> catalog instance chosen by estimate()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _google(self, location: str | None = None):
+        from ._sdk import Google
+
+        o = self.options
+        return Google(project=o.project, location=location or o.location, api_endpoint=o.api_endpoint,
+                      logging_endpoint=o.logging_endpoint, policy=RetryPolicy(attempts=o.max_attempts))
+
+    @cached_property
+    def google(self):
+        return self._google()
+
+    def _google_for(self, handle: JobHandle):
+        location = handle.extra.get("location")
+        return self.google if not location or location == self.options.location else self._google(location)
+
+    @property
+    def layout(self) -> StorageLayout:
+        return StorageLayout(self.options.prefix)
+
+    def _bucket_name(self) -> str:
+        if not self.options.staging_bucket:
+            raise errors.ConfigError("Vertex AI settings missing", [
+                "provider_options.vertex.staging_bucket is not set (or put it in a profile: `anytune profile`)"])
+        return self.options.staging_bucket
+
+    def _resource(self, google, handle: JobHandle) -> str:
+        rid = handle.remote_id
+        return rid if rid.startswith("projects/") else f"{google.parent}/customJobs/{rid}"
+
+    def _get(self, handle: JobHandle, operation: str) -> Any:
+        google = self._google_for(handle)
+        with translate(operation):
+            return google.jobs.get_custom_job(name=self._resource(google, handle), retry=google.retry(),
+                                              timeout=google.timeout())
+
+    # --- check / estimate ----------------------------------------------------------------------
+
+    def check(self, spec) -> Readiness:
+        problems = [] if self.options.staging_bucket else ["provider_options.vertex.staging_bucket is not set"]
+        try:
+            self._machine(spec)
+        except errors.AnytuneError as exc:
+            problems.append(f"no machine: {exc}")
+        google = self.google
+        details = {"location": google.location}
+        try:
+            details["identity"] = google.identity()
+            details["project"] = google.project
+            with translate("check"):
+                google.jobs.get_location(request={"name": google.parent}, retry=google.retry(PROBE),
+                                         timeout=PROBE.read_timeout_s)
+            details["api"] = f"Vertex AI answers at {google.api_endpoint}"
+        except errors.NotFound:
+            details["api"] = f"location {google.location} not listed by {google.api_endpoint}"
+        except errors.AnytuneError as exc:
+            return Readiness(ready=False, reason="; ".join([*problems, str(exc)]), details=details)
+        if self.options.staging_bucket:
+            try:
+                _gcs.require_bucket(google, self.options.staging_bucket, "check")
+                details["bucket"] = f"gs://{self.options.staging_bucket} is reachable"
+            except errors.AnytuneError as exc:
+                problems.append(str(exc))
+        if problems:
+            return Readiness(ready=False, reason="; ".join(problems), details=details)
+        return Readiness(ready=True, reason=f"{details['identity']} in project {details['project']}, "
+                                            f"{details['location']}", details=details)
+
+    @cached_property
+    def catalog(self):
+        from anytune.estimate import load_catalog
+
+        return load_catalog(PRICING, provider=self.name, region=self.options.location)
+
+    def _fixed_instance(self) -> str | None:
+        """The catalog instance the options fix (machine + accelerator), or a name no instance has."""
+        o = self.options
+        if not o.machine_type:
+            return None
+        count = o.accelerator_count or (1 if o.accelerator_type else 0)
+        for inst in self.catalog.data.instances:
+            if inst.machine == o.machine_type and (inst.accelerator or None) == o.accelerator_type and \
+                    (not o.accelerator_type or inst.gpu_count == count):
+                return inst.name
+        return o.machine_type + (f"+{count}x{o.accelerator_type}" if o.accelerator_type else "")
+
+    def estimate(self, spec, stats: DataStats) -> CostEstimate:
+        notes = ["price = machine type + accelerators per hour (Vertex AI custom training)"]
+        est = estimate_instances(spec, stats, PRICING, provider=self.name, region=self.options.location,
+                                 instance_type=self._fixed_instance(),
+                                 option="provider_options.vertex.machine_type/accelerator_type", notes=notes)
+        if est.fits:
+            self._planned[spec.spec_hash()] = est.instance
+        return est
+
+    def _machine(self, spec) -> Machine:
+        """The options' machine, else what estimate() chose for this spec, else the cheapest that fits."""
+        o = self.options
+        if o.machine_type:
+            return Machine(o.machine_type, o.accelerator_type, o.accelerator_count or (1 if o.accelerator_type else 0))
+        name = self._planned.get(spec.spec_hash())
+        if name is None:
+            est = self.estimate(spec, seq_length_stats(spec))
+            if not est.fits:
+                raise errors.ConfigError("no Vertex AI machine in the price catalog fits this job",
+                                         list(est.rejected[:5]) or ["set provider_options.vertex.machine_type"])
+            name = est.instance
+        inst = next(i for i in self.catalog.data.instances if i.name == name)
+        if not inst.machine:
+            raise errors.ConfigError(f"price catalog instance {name!r} names no machine type",
+                                     ["set provider_options.vertex.machine_type"])
+        return Machine(inst.machine, inst.accelerator, inst.gpu_count if inst.accelerator else 0)
+
+    # --- upload --------------------------------------------------------------------------------
+
+    def upload(self, spec, data) -> DataRef:
+        name = self._bucket_name()
+        bucket = _gcs.require_bucket(self.google, name, "upload")
+        objects = [_gcs.LocalObject.of(Path(path), self.layout.dataset(data.content_hash, split))
+                   for split, path in sorted(data.files.items())]
+        sent = _gcs.put_missing(self.google, bucket, objects, description=f"uploading {spec.name} data",
+                                operation="upload", content_type="application/jsonl",
+                                kms_key_name=self.options.kms_key_name)
+        uris = {split: gs_uri(name, self.layout.dataset(data.content_hash, split)) for split in data.files}
+        return DataRef(provider=self.name, content_hash=data.content_hash, uris=uris, bytes_sent=sent)
+
+    # --- launch --------------------------------------------------------------------------------
+
+    def _request(self, spec, data: DataRef, job_id: str, *, send: bool) -> dict[str, Any]:
+        """The CustomJob body; with ``send`` the trainer bundle and a local base model are uploaded first
+        (each keyed by its hash, so only once)."""
+        bucket, machine = self._bucket_name(), self._machine(spec)
+        with tempfile.TemporaryDirectory(prefix="anytune-vertex-") as tmp:
+            bundle = build_bundle(spec, Path(tmp))
+            objects = [_gcs.LocalObject.of(bundle.path, self.layout.code(bundle.sha256, BUNDLE_NAME))]
+            model_uri = None
+            folder = local_model_dir(spec)
+            if folder is not None:
+                files = [(rel, _gcs.LocalObject.of(path, "")) for rel, path in model_files(folder)]
+                digest = folder_hash((rel, o.sha256, o.size) for rel, o in files)
+                objects += [dataclasses.replace(o, key=self.layout.model(digest, rel)) for rel, o in files]
+                model_uri = gs_uri(bucket, self.layout.model(digest))
+            if send:
+                target = _gcs.require_bucket(self.google, bucket, "launch")
+                _gcs.put_missing(self.google, target, objects, operation="launch", kms_key_name=self.options.kms_key_name,
+                                 description=f"uploading {spec.name} trainer" + (" and model" if model_uri else ""))
+        return custom_job(spec, data, job_id, options=self.options, bucket=bucket, job_name=job_name(job_id),
+                          machine=machine, bundle_uri=gs_uri(bucket, objects[0].key), model_uri=model_uri)
+
+    @staticmethod
+    def _message(body: dict[str, Any]) -> Any:
+        """The body as the API's CustomJob message; unknown fields or enum names are a ConfigError."""
+        from ._sdk import require
+
+        types = require("google.cloud.aiplatform_v1.types")
+        try:
+            return types.CustomJob.from_json(json.dumps(body))
+        except Exception as exc:  # json_format.ParseError: the body does not fit the API's message
+            raise errors.ConfigError(f"invalid Vertex AI CustomJob: {exc}") from None
+
+    def _find(self, job_id: str) -> Any | None:
+        """The job a previous launch for ``job_id`` created (found by its label), if any."""
+        google = self.google
+        with translate("launch"):
+            pages = google.jobs.list_custom_jobs(
+                request={"parent": google.parent, "filter": f'labels.{LABEL_JOB}="{job_name(job_id)}"'},
+                retry=google.retry(), timeout=google.timeout())
+            found = list(pages)
+        return min(found, key=lambda j: (j.create_time, j.name)) if found else None
+
+    def _handle(self, job_id: str, job: Any, method: str) -> JobHandle:
+        return JobHandle(provider=self.name, job_id=job_id, remote_id=job.name,
+                         extra={"location": self.google.location, "method": method,
+                                "display_name": job.display_name})
+
+    def launch(self, spec, data: DataRef, job_id: str) -> JobHandle:
+        existing = self._find(job_id)
+        if existing is not None:  # a retried launch
+            return self._handle(job_id, existing, spec.method)
+        message = self._message(self._request(spec, data, job_id, send=True))
+        google = self.google
+        with translate("launch"):
+            created = google.jobs.create_custom_job(parent=google.parent, custom_job=message,
+                                                    retry=google.retry(create=True), timeout=google.timeout())
+        return self._handle(job_id, created, spec.method)
+
+    def dry_run(self, spec, data: DataRef, job_id: str) -> dict[str, Any]:
+        """The CustomJob body ``launch`` would send (enum names; the SDK sends their numbers), checked
+        against the API's message types, without sending anything."""
+        body = self._request(spec, data, job_id, send=False)
+        self._message(body)
+        return body
+
+    # --- follow --------------------------------------------------------------------------------
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        job = self._get(handle, "status")
+        return self._status_of(job, self._google_for(handle))
+
+    def _status_of(self, job: Any, google: Any = None) -> JobStatus:
+        raw = getattr(job.state, "name", f"JOB_STATE_{job.state}")
+        state = self.map_state(raw)
+        message = ""
+        if job.error.code:
+            what = JOB_ERROR_CODES.get(job.error.code, f"error code {job.error.code}")
+            message = f"{what}: {job.error.message}"
+        progress, metrics = None, {}
+        if state is JobState.RUNNING and google is not None:
+            progress, metrics = self._progress(google, job)
+        return JobStatus(state=state, raw_state=raw, message=message, progress=progress, metrics=metrics,
+                         started_at=job.start_time if "start_time" in job else None,
+                         ended_at=job.end_time if "end_time" in job else None)
+
+    @staticmethod
+    def _progress(google: Any, job: Any) -> tuple[float | None, dict[str, float]]:
+        """From the trainer's status.json next to AIP_MODEL_DIR (``<base>/status.json``)."""
+        base = job.job_spec.base_output_directory.output_uri_prefix
+        if not base:
+            return None, {}
+        status = _gcs.read_json(google, base.rstrip("/") + "/status.json", operation="status") or {}
+        metrics = {k: float(v) for k in ("step", "total_steps", "epoch", "loss", "eval_loss")
+                   if isinstance(v := status.get(k), (int, float))}
+        total = metrics.get("total_steps")
+        return (min(metrics.get("step", 0) / total, 1.0) if total else None), metrics
+
+    def logs(self, handle: JobHandle, cursor: str = "") -> LogChunk:
+        """Lines from Cloud Logging (``resource.type="ml_job"``, this job's id), after ``cursor``."""
+        return _logs.read(self._google_for(handle), handle.remote_id.rsplit("/", 1)[-1], cursor)
+
+    def cancel(self, handle: JobHandle) -> None:
+        google = self._google_for(handle)
+        try:
+            with translate("cancel"):
+                google.jobs.cancel_custom_job(name=self._resource(google, handle), retry=google.retry(),
+                                              timeout=google.timeout())
+        except errors.ProviderError as exc:
+            # Vertex AI refuses to cancel a job that has ended (FAILED_PRECONDITION): nothing left to stop.
+            if type(exc) is errors.ProviderError and self.status(handle).state.terminal:
+                return
+            raise
+
+    # --- retrieve ------------------------------------------------------------------------------
+
+    def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
+        job = self._get(handle, "retrieve")
+        status = self._status_of(job)
+        if status.state is not JobState.SUCCEEDED:
+            if status.state.terminal:
+                raise errors.JobFailed(f"Vertex AI job {handle.remote_id} ended {status.state.value}: {status.message}")
+            raise errors.JobNotReady(f"Vertex AI job {handle.remote_id} is {status.state.value}")
+        base = job.job_spec.base_output_directory.output_uri_prefix
+        bucket, prefix = _gcs.split_gs(base.rstrip("/") + "/model/")  # AIP_MODEL_DIR
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        _gcs.download_prefix(self._google_for(handle), bucket, prefix, dest)
+        files = verify_manifest(dest)
+        kind = "adapter" if handle.extra.get("method") in ("lora", "qlora") else "full"
+        return ModelArtifact(kind=kind, path=str(dest), files=files, notes=(f"from gs://{bucket}/{prefix}",))
+
