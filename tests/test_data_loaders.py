@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anytune.data import DataOptions, prepare, validate
+from anytune.data import DataOptions, prepare, readers, validate
 from anytune.data import gather as gather_mod
 from anytune.data import load as load_mod
 
@@ -183,7 +183,7 @@ def test_property_json_array_reader_is_independent_of_block_size(records, block)
             from anytune.data.report import Diagnostics
 
             diags = Diagnostics()
-            got = [r for _, r in load_mod.iter_records(src, "json", None, diags)]
+            got = [r for _, r in readers.iter_records(src, "json", None, diags)]
         finally:
             load_mod.JSON_BLOCK = old
     assert got == records

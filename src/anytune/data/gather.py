@@ -17,8 +17,9 @@ from typing import Any
 
 from . import work
 from .formats import CONVERTIBLE, NATURAL, apply_columns, shape_of
-from .load import FileProblem, discover, iter_records, jsonl_ranges, note_encoding, parse_json_line, sniff
+from .load import FileProblem, discover, jsonl_ranges, note_encoding, parse_json_line, range_lines, sniff
 from .options import DataOptions
+from .readers import iter_records
 from .report import ERROR, Diagnostics
 from .split import NAMES
 from .tokens import TokenizerRef, resolve
@@ -101,8 +102,6 @@ def _first_records(path: Path, kind: str, enc: str | None) -> Iterator[dict]:
     try:
         if kind == "jsonl" and enc in (None, "utf-8-sig"):
             for n, (start, end) in enumerate(jsonl_ranges(path, 1 << 16)):
-                from .load import range_lines
-
                 for i, raw in enumerate(range_lines(path, start, end)):
                     if isinstance(raw, bytes) and raw.strip():
                         obj, problem, _ = parse_json_line(raw.rstrip(b"\r"), first=n == 0 and i == 0)
