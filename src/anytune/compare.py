@@ -142,7 +142,7 @@ def table(comp: Comparison):
     refs = _note_numbers(comp)
     t = Table(box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, title=f"{comp.spec.name}: {comp.spec.base_model}, {comp.spec.method}, "
               f"{comp.stats.train.tokens:,} train tokens{' (approx.)' if comp.stats.approximate else ''}")
-    for name, kw in (("provider", {"no_wrap": True}), ("instance\n(GPU × count)", {"min_width": 14, "ratio": 1}),
+    for name, kw in (("provider", {"no_wrap": True}), ("instance\n(GPU × count)", {"min_width": 14, "ratio": 1, "overflow": "fold"}),
                      ("fits?", {"no_wrap": True}), ("est.\nhours", {"justify": "right", "no_wrap": True}),
                      ("on-demand\n$", {"justify": "right", "no_wrap": True}),
                      ("spot\n$", {"justify": "right", "no_wrap": True}), ("price\nas of", {"no_wrap": True}),
@@ -150,7 +150,7 @@ def table(comp: Comparison):
         t.add_column(name, **kw)
     for row in comp.rows:
         e = row.estimate
-        marks = ",".join(str(refs[n]) for n in row.notes)
+        marks = _ranges(sorted(refs[n] for n in row.notes))
         if e is None:
             t.add_row(row.provider, f"[red]{row.error}[/]", "[red]error[/]", "", "", "", "", marks)
         elif not e.fits:
@@ -162,6 +162,19 @@ def table(comp: Comparison):
             t.add_row(row.provider, _instance(e), "[green]yes[/]", hours, f"{e.total.rounded().amount:,.2f}", spot,
                       e.as_of.isoformat() if e.as_of else "—", marks)
     return t
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 4, 7] -> "1-4,7": note references that stay short."""
+    out: list[str] = []
+    i = 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        out.append(f"{numbers[i]}-{numbers[j]}" if j - i >= 2 else ",".join(map(str, numbers[i:j + 1])))
+        i = j + 1
+    return ",".join(out)
 
 
 def _hours(h: float) -> str:
