@@ -74,6 +74,13 @@ class Broken(_Base):
         raise ConfigError("provider_options.broken.region: no such region\n  - details")
 
 
+class Buggy(_Base):
+    name = "buggy"
+
+    def estimate(self, spec, stats):
+        return {}["missing"]
+
+
 def _plugin(*classes) -> types.ModuleType:
     module = __name__
 
@@ -90,7 +97,7 @@ def _plugin(*classes) -> types.ModuleType:
 @pytest.fixture
 def providers():
     assert sys.modules[__name__].AwsLike is AwsLike  # the registry imports classes by "module:Class"
-    reg = registry.load(extra_plugins=(_plugin(AwsLike, AzureLike, TokenLike, Broken),))
+    reg = registry.load(extra_plugins=(_plugin(AwsLike, AzureLike, TokenLike, Broken, Buggy),))
     assert not reg.problems, reg.problems
     registry.reset(reg)
     yield reg
@@ -108,11 +115,13 @@ STATS = DataStats(splits={"train": SplitStats(examples=2000, tokens=3_000_000, m
 
 
 def test_rows_sorted_by_cost_with_unfit_and_errors_last(providers):
-    rows = estimate_all(_spec(), STATS, providers=["awslike", "azurelike", "tokenlike", "broken"])
+    rows = estimate_all(_spec(), STATS, providers=["awslike", "buggy", "azurelike", "tokenlike", "broken"])
     fitting = [r for r in rows if r.fits]
     costs = [r.cost(False) for r in fitting]
     assert costs == sorted(costs) and len(fitting) == 3
-    assert rows[-1].provider == "broken" and rows[-1].error == "provider_options.broken.region: no such region"
+    assert [r.provider for r in rows[-2:]] == ["broken", "buggy"]
+    assert rows[-2].error == "provider_options.broken.region: no such region"
+    assert rows[-1].error == "KeyError: 'missing' (a bug in the buggy provider)"
     assert "data leaves your network" in next(r for r in rows if r.provider == "tokenlike").notes
     spot_rows = estimate_all(_spec(compute={"spot": True}), STATS, providers=["awslike", "azurelike"])
     assert [r.cost(True) for r in spot_rows] == sorted(r.cost(True) for r in spot_rows)

@@ -109,6 +109,9 @@ def estimate_all(spec: JobSpec, stats: DataStats, *, providers: Iterable[str] | 
         except AnytuneError as exc:
             rows.append(Row(name, error=str(exc).splitlines()[0], provider_notes=tuple(getattr(cls, "notes", ()))))
             continue
+        except Exception as exc:  # a broken plugin is shown as such; it must not hide the other providers
+            rows.append(Row(name, error=f"{type(exc).__name__}: {exc} (a bug in the {name} provider)"))
+            continue
         rows.append(Row(name, est, provider_notes=tuple(cls.notes)))
     rows.sort(key=_sort_key(spec.compute.spot))
     return rows

@@ -134,6 +134,38 @@ def _offer_notes(offer: Offer) -> list[str]:
     return notes
 
 
+@dataclass(frozen=True)
+class _Option:
+    """An instance that fits, priced for this run."""
+
+    offer: Offer
+    fit: Fit
+    hours: float
+    how: str
+    on_demand: Decimal
+    spot: Decimal | None
+
+    def key(self, spot: bool) -> tuple:
+        first = self.spot if spot and self.spot is not None else self.on_demand
+        return (first, self.on_demand, self.offer.instance.gpu_count)
+
+
+def _why_not(inst, offer: Offer | str, spec, want_gpu: str | None, exact_count: bool) -> str | None:
+    """Why an instance is out before its memory is checked, or None."""
+    compute = spec.compute
+    if isinstance(offer, str):
+        return offer
+    if want_gpu and normalize_gpu(inst.gpu) != want_gpu:
+        return f"not a {want_gpu} (compute.gpu)"
+    if exact_count and inst.gpu_count != compute.gpu_count:
+        return f"{inst.gpu_count} GPUs, compute.gpu_count asks for {compute.gpu_count}"
+    if compute.min_gpu_memory_gb and inst.gpu_memory_gb < compute.min_gpu_memory_gb:
+        return f"{inst.gpu_memory_gb:g} GB per GPU < compute.min_gpu_memory_gb {compute.min_gpu_memory_gb:g}"
+    if get_gpu(inst.gpu) is None:
+        return f"GPU {inst.gpu!r} is not in anytune's hardware catalog, so its speed is unknown"
+    return None
+
+
 def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None = None,
              notes: Iterable[str] = ()) -> CostEstimate:
     """The cheapest instance in ``catalog`` whose GPUs fit the model, method, sequence length and batch,
@@ -145,72 +177,56 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
     if compute.gpu and want_gpu is None:
         raise ConfigError(f"compute.gpu: unknown GPU {compute.gpu!r}", [f"known: {', '.join(GPUS)}"])
     exact_count = "gpu_count" in compute.model_fields_set
-    rejected: list[str] = []
-    fitting: list[tuple[Decimal, Decimal | None, float, str, Offer]] = []
-    spot_policy = catalog.data.spot
     overhead_h = catalog.data.overhead_minutes / 60
+    rejected: list[str] = []
+    options: list[_Option] = []
     for inst in catalog.data.instances:
-        label = f"{inst.name} ({inst.gpu_count}× {inst.gpu} {inst.gpu_memory_gb:g} GB)"
-        gpu = get_gpu(inst.gpu)
         offer = catalog.offer(inst)
-        why = None
-        if isinstance(offer, str):
-            why = offer
-        elif want_gpu and normalize_gpu(inst.gpu) != want_gpu:
-            why = f"not a {want_gpu} (compute.gpu)"
-        elif exact_count and inst.gpu_count != compute.gpu_count:
-            why = f"{inst.gpu_count} GPUs, compute.gpu_count asks for {compute.gpu_count}"
-        elif compute.min_gpu_memory_gb and inst.gpu_memory_gb < compute.min_gpu_memory_gb:
-            why = f"{inst.gpu_memory_gb:g} GB per GPU < compute.min_gpu_memory_gb {compute.min_gpu_memory_gb:g}"
-        elif gpu is None:
-            why = f"GPU {inst.gpu!r} is not in anytune's hardware catalog, so its speed is unknown"
-        else:
-            fit = work.fit(inst.gpu_memory_gb)
-            why = None if fit.fits else fit.reason
+        why = _why_not(inst, offer, spec, want_gpu, exact_count)
         if why is None:
-            hours, how = _hours_for(work, gpu, inst.gpu_count, checkpointing=fit.checkpointing)
+            fit = work.fit(inst.gpu_memory_gb)
+            why = fit.reason if not fit.fits else None
+        if why is None:
+            hours, how = _hours_for(work, get_gpu(inst.gpu), inst.gpu_count, checkpointing=fit.checkpointing)
             hours += overhead_h
             if hours > compute.max_hours:
                 why = f"needs {hours:.1f} h > compute.max_hours {compute.max_hours:g}"
         if why is not None:
-            rejected.append(f"{label}: {why}")
+            rejected.append(f"{inst.name} ({inst.gpu_count}× {inst.gpu} {inst.gpu_memory_gb:g} GB): {why}")
             continue
         q = _hours_decimal(hours)
-        on_demand = offer.hourly * q
-        spot = _spot_hourly(offer, spot_policy)
-        fitting.append((on_demand, None if spot is None else spot * q, hours, how, offer, fit))
+        spot = _spot_hourly(offer, catalog.data.spot)
+        options.append(_Option(offer, fit, hours, how, offer.hourly * q, None if spot is None else spot * q))
     notes = list(notes)
     assumptions = _basics(work, stats)
     if overhead_h:
         assumptions.append(f"{catalog.data.overhead_minutes:g} min of billed start-up per job (catalog assumption)")
-    if not fitting:
+    if not options:
         return CostEstimate(provider=name, fits=False, notes=tuple(notes), assumptions=tuple(assumptions),
                             rejected=tuple(rejected))
-    key = (lambda f: (f[1] if f[1] is not None else f[0], f[0])) if compute.spot else (lambda f: (f[0],))
-    fitting.sort(key=lambda f: (*key(f), f[4].instance.gpu_count))
-    on_demand, spot_total, hours, how, offer, fit = fitting[0]
-    if fit.checkpointing:
-        assumptions.append(f"fits only with gradient checkpointing ({fit.reason}); time includes its recompute")
-    for other in fitting[1:]:
-        rejected.append(f"{other[4].instance.name}: fits, but costs {Money(amount=other[0])} on demand")
-    assumptions.append(f"throughput: {how}")
-    if spot_total is not None and any(p.spot is None for p in offer.parts) and spot_policy is not None:
-        assumptions.append(f"spot = {spot_policy.fraction} × on-demand: {spot_policy.assumption}")
-    q = _hours_decimal(hours)
-    lines = tuple(
-        CostLine(item=part.item, quantity=q * part.quantity, unit="GPU-hour" if "accelerator" in part.item else "hour",
-                 unit_price=Money(amount=part.on_demand, currency=catalog.data.currency), source=part.price.source,
-                 as_of=part.price.as_of)
-        for part in offer.parts)
-    as_of = min(p.price.as_of for p in offer.parts)
-    notes += _offer_notes(offer)
+    options.sort(key=lambda o: o.key(compute.spot))
+    best = options[0]
+    rejected += [f"{o.offer.instance.name}: fits, but costs {Money(amount=o.on_demand)} on demand" for o in options[1:]]
+    if best.fit.checkpointing:
+        assumptions.append(f"fits only with gradient checkpointing ({best.fit.reason}); time includes its recompute")
+    assumptions.append(f"throughput: {best.how}")
+    parts = best.offer.parts
+    if best.spot is not None and catalog.data.spot is not None and any(p.spot is None for p in parts):
+        assumptions.append(f"spot = {catalog.data.spot.fraction} × on-demand: {catalog.data.spot.assumption}")
+    q = _hours_decimal(best.hours)
+    currency = catalog.data.currency
+    lines = tuple(CostLine(item=p.item, quantity=q * p.quantity, unit=p.unit,
+                           unit_price=Money(amount=p.on_demand, currency=currency), source=p.price.source,
+                           as_of=p.price.as_of) for p in parts)
+    as_of = min(p.price.as_of for p in parts)
+    notes += _offer_notes(best.offer)
     stale = staleness_note(name, as_of)
     if stale:
         notes.append(stale)
-    inst = offer.instance
+    inst = best.offer.instance
     return CostEstimate(
-        provider=name, instance=inst.name, gpu=inst.gpu, gpu_count=inst.gpu_count, fits=True, hours=hours,
-        lines=lines, spot_total=None if spot_total is None else Money(amount=spot_total, currency=catalog.data.currency),
+        provider=name, instance=inst.name, gpu=inst.gpu, gpu_count=inst.gpu_count, fits=True, hours=best.hours,
+        lines=lines, spot_total=None if best.spot is None else Money(amount=best.spot, currency=currency),
         as_of=as_of, notes=tuple(notes), assumptions=tuple(assumptions), rejected=tuple(rejected))
 
 

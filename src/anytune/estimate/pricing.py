@@ -134,6 +134,7 @@ class PricePart:
     quantity: int
     price: Price
     regional: RegionRule | None = None  # set when the price was scaled from the default region
+    unit: str = "hour"  # "GPU-hour" for an accelerator priced per GPU
 
     @property
     def on_demand(self) -> Decimal:
@@ -194,7 +195,7 @@ class Catalog:
                 found = self._price(comp.prices) if comp else None
                 if found is None:
                     return f"no {kind} price for {name} in {self.region}"
-                parts.append(PricePart(f"{name} ({kind})", qty, *found))
+                parts.append(PricePart(f"{name} ({kind})", qty, *found, unit="GPU-hour" if kind == "accelerator" else "hour"))
         else:
             found = self._price(inst.prices)
             if found is None:
