@@ -7,8 +7,12 @@ import csv
 import io
 import time
 
+import httpx
 import openai
 import pytest
+from openai.types import Model
+from openai.types.fine_tuning import FineTuningJob
+from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from anytune.serve.testing import TEST_KEY, ServeProcess
 from anytune.testing.tiny_model import build_tiny_model, write_tiny_data
@@ -61,6 +65,12 @@ def test_upload_create_events_succeeded_model_retrieve_across_a_restart(tmp_path
                                  "The job has successfully completed"]
         assert any(m.startswith("step 6/6") for m in messages)  # 24 examples / batch 4, the trainer's own lines
 
+        raw = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TEST_KEY}"})
+        FineTuningJob.model_validate(raw.get(f"/fine_tuning/jobs/{job.id}").json())  # strict, unlike the SDK's parse
+        for c in raw.get(f"/fine_tuning/jobs/{job.id}/checkpoints").json()["data"]:
+            FineTuningJobCheckpoint.model_validate(c)
+        for m in raw.get("/models").json()["data"]:
+            Model.model_validate(m)
         checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
         assert [c.step_number for c in checkpoints] == [6] and checkpoints[0].metrics.train_loss > 0
         results = client.files.content(done.result_files[0]).text

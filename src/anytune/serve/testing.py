@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,8 +65,6 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 60) -> ServeProcess:
-        import httpx
-
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ANYTUNE_HOME": str(self.home), "ANYTUNE_CONFIG_DIR": str(self.home / "config"),
                "ANYTUNE_SERVE_API_KEYS": self.key, "PYTHONUNBUFFERED": "1"}
@@ -77,9 +76,10 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
