@@ -125,7 +125,7 @@ def _chat(rec: Mapping[str, Any], tabular: bool) -> tuple[dict[str, Any], list[s
         if role not in _ROLE_SET or type(content) is not str or not content or content.isspace():
             _message_problem(i, role, content)
         if len(m) == 2:
-            msg = {"role": role, "content": content}
+            msg = m  # exactly role and content, both checked: already canonical (we own the parsed object)
         else:
             msg = _message_extras(i, m, role, content, notes)
         if role == "assistant":
