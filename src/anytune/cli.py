@@ -299,7 +299,7 @@ def _mount() -> None:
     app.add_typer(cli_data.app, name="data")
     app.add_typer(cli_profile.app, name="profile")
     app.add_typer(cli_cost.pricing_app, name="pricing")
-    app.add_typer(cli_serve.app, name="serve")
+    app.command("serve")(cli_serve.serve)
     app.command("compare")(cli_cost.compare_cmd)
     app.command("calibrate")(cli_cost.calibrate_cmd)
 
