@@ -148,3 +148,20 @@ def test_the_strictest_provider_minimum_applies(tmp_path, monkeypatch):
     both = JobSpec(name="t", base_model="x", data={"train": str(src)}, provider=["lax", "strict", "unknown"])
     with pytest.raises(DataError, match="16 training examples; at least 25 are needed"):
         prepare(both, tmp_path / "out")
+
+
+def test_unchanged_sources_are_not_processed_twice(tmp_path, monkeypatch):
+    import os
+
+    from anytune.data import gather as gather_mod
+
+    src = write_jsonl(tmp_path / "d.jsonl", [chat(i) for i in range(30)])
+    first = prepare(DataOptions(train=str(src)))
+    calls = []
+    real = gather_mod.gather
+    monkeypatch.setattr("anytune.data.pipeline.gather", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert prepare(DataOptions(train=str(src))) == first and calls == []  # same files, same options
+    assert prepare(DataOptions(train=str(src), seed=3)).content_hash != first.content_hash and calls == [1]
+    write_jsonl(src, [chat(i) for i in range(31)])
+    os.utime(src, ns=(1, 1))
+    assert prepare(DataOptions(train=str(src))).content_hash != first.content_hash and calls == [1, 1]

@@ -200,6 +200,7 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
         chunks["file_id"].append(np.full(len(res.line_no), fid, dtype=np.int32))
         if bar is not None:
             bar[0].advance(bar[1], nbytes)
+            bar[0].refresh()
 
     try:
         if workers <= 1 or g.bytes_in < PARALLEL_MIN_BYTES:
@@ -225,10 +226,12 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
 
 def _run_pool(settings: work.Settings, tasks: Iterator[work.Task], workers: int, merge) -> None:
     """Run tasks on a process pool with a bounded window, merging results in task order."""
+    # fork on Linux: fast, and no `if __name__ == "__main__"` guard needed in the caller's script. The parent
+    # runs no threads of its own at this point (the progress bar is refreshed by hand for that reason).
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     window = 2 * workers
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=work.init,
-                             initargs=(settings,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=work.init, initargs=(settings,))
+    try:
         pending = []
         for task in tasks:
             pending.append(pool.submit(work.run, task))
@@ -236,6 +239,10 @@ def _run_pool(settings: work.Settings, tasks: Iterator[work.Task], workers: int,
                 merge(pending.pop(0).result())
         for fut in pending:
             merge(fut.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _progress(enabled: bool, total: int):
@@ -245,7 +252,7 @@ def _progress(enabled: bool, total: int):
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("checking data"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                   transient=True, console=Console(stderr=True))
+                   transient=True, console=Console(stderr=True), auto_refresh=False)
     task = bar.add_task("data", total=total)
     bar.start()
     return bar, task

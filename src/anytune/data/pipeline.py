@@ -51,6 +51,11 @@ def prepare(spec: JobSpec | DataOptions, out_dir: Path | None = None, *, progres
     opts = spec if isinstance(spec, DataOptions) else DataOptions.from_spec(spec)
     base = Path(out_dir) if out_dir is not None else paths.datasets_dir()
     base.mkdir(parents=True, exist_ok=True)
+    key = _source_key(opts) if out_dir is None else None
+    if key is not None:
+        known = _cached(base, key)
+        if known is not None:
+            return known
     staging = Path(tempfile.mkdtemp(prefix=".anytune-staging-", dir=base if out_dir is None else base.parent))
     try:
         parts = staging / "parts"
@@ -60,17 +65,52 @@ def prepare(spec: JobSpec | DataOptions, out_dir: Path | None = None, *, progres
         report = outcome.report
         if not report.ok or outcome.stats is None:
             raise DataValidationError(report)
-        final = base if out_dir is not None else base / outcome.content_hash
-        if out_dir is None and (final / MANIFEST).is_file():
-            return load_prepared(final)  # the same content was prepared before
-        files = _write_splits(g.parts, outcome.split, staging)
-        shutil.rmtree(parts)
-        manifest = _manifest(opts, report, outcome.stats, files, staging)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _publish(staging, final, files)
+        final = base if out_dir is not None else base / outcome.content_hash  # reused when already there
+        if not (out_dir is None and (final / MANIFEST).is_file()):
+            files = _write_splits(g.parts, outcome.split, staging)
+            shutil.rmtree(parts)
+            manifest = _manifest(opts, report, outcome.stats, files, staging)
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            _publish(staging, final, files)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if key is not None:
+        (base / "by-source").mkdir(exist_ok=True)
+        (base / "by-source" / f"{key}.json").write_text(json.dumps({"content_hash": outcome.content_hash}))
     return load_prepared(final)
+
+
+def _source_key(opts: DataOptions) -> str | None:
+    """A key for "these exact files (path, size, mtime) with these options and this tokenizer", so that a
+    second ``prepare`` of unchanged data (estimate, then run) returns at once. None when files are missing."""
+    from dataclasses import asdict
+
+    from .hashing import PIPELINE_VERSION
+    from .load import discover
+    from .tokens import resolve
+
+    try:
+        files = []
+        for location in (opts.train, opts.validation, opts.test):
+            if location in ("auto", "none", "", None):
+                continue
+            for p in discover(location):
+                st = p.stat()
+                files.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
+    except (OSError, ValueError):
+        return None
+    settings = {k: v for k, v in asdict(opts).items() if k != "workers"}
+    ident = resolve(opts.base_model).identity if opts.count_tokens else None
+    blob = json.dumps([PIPELINE_VERSION, settings, ident, files], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _cached(base: Path, key: str) -> PreparedData | None:
+    try:
+        content = json.loads((base / "by-source" / f"{key}.json").read_text())["content_hash"]
+        return load_prepared(base / content) if (base / content / MANIFEST).is_file() else None
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def validate(spec: JobSpec | DataOptions, *, progress: bool = False) -> Report:
