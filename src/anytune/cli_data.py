@@ -155,6 +155,8 @@ def print_report(report) -> None:
     if report.splits:
         out.print(_split_table(report.splits, report.tokenizer, report.approximate_tokens))
     summary = Table(show_header=False, box=None)
+    summary.add_column(no_wrap=True)
+    summary.add_column(overflow="fold")
     summary.add_row("examples", f"{report.examples} valid of {report.lines} read")
     summary.add_row("errors / warnings", f"{d.total('error')} / {d.total('warning')}")
     if report.duplicates:

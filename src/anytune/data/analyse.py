@@ -86,7 +86,7 @@ def analyse(opts: DataOptions, g: Gathered) -> Outcome:
         if "train" in splits else None
     settings = {"format": g.target, "tokenizer": g.tokenizer.identity if g.tokenizer else None,
                 "max_seq_length": opts.max_seq_length, "too_long": opts.too_long}
-    report.content_hash = content_hash(digests, settings) if splits else None
+    report.content_hash = content_hash(digests, settings) if splits and report.ok else None
     return Outcome(report, split, stats, report.content_hash)
 
 
