@@ -66,6 +66,10 @@ def _compare_command(job: Path) -> list[str]:
     return [sys.executable, "-c", code, str(job)]
 
 
+class Failed(Exception):
+    pass
+
+
 def _time(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds user+sys) of one run of ``cmd`` in a new process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -74,7 +78,7 @@ def _time(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
-        sys.exit(f"command failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
+        raise Failed(f"command failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
@@ -86,15 +90,22 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        job = args.job if args.job.is_file() else _temporary_job(tmp / "job")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env.update(ANYTUNE_HOME=str(tmp / "home"), ANYTUNE_CONFIG_DIR=str(tmp / "config"), COLUMNS="120")
         present = [m for m in SDKS if importlib.util.find_spec(m.split(".")[0]) and importlib.util.find_spec(m)]
         missing = [m for m in SDKS if m not in present]
-        compare = _compare_command(job)
         baseline = [sys.executable, "-c", "import " + ", ".join(present)]
-
-        first, _ = _time(compare, env)  # fresh ANYTUNE_HOME: prepares the data and caches its statistics
+        job, why = args.job, ""
+        try:
+            if not job.is_file():
+                raise Failed(f"{job} not found")
+            compare = _compare_command(job)
+            first, _ = _time(compare, env)  # fresh ANYTUNE_HOME: prepares the data and caches its statistics
+        except Failed as exc:
+            why = str(exc).splitlines()[-1]
+            job = _temporary_job(tmp / "job")
+            compare = _compare_command(job)
+            first, _ = _time(compare, env)
         _time(baseline, env)  # warm-up
         wall: dict[str, list[float]] = {"compare": [], "baseline": []}
         cpu: dict[str, list[float]] = {"compare": [], "baseline": []}
@@ -107,7 +118,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in wall.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     load = os.getloadavg()[0]
-    print(f"job: {job if args.job.is_file() else 'temporary spec (examples/quickstart/job.yaml not found)'}")
+    print(f"job: {job}" + (f"  (temporary spec: {args.job} could not be compared: {why})" if why else ""))
     print(f"compare command: {' '.join(compare[:2])} ...")
     print(f"baseline imports: {', '.join(present)}" + (f"  (not installed: {', '.join(missing)})" if missing else ""))
     print(f"runs: {args.runs} each, interleaved, new process each; {os.cpu_count()} CPUs, load average {load:.1f}\n")
