@@ -29,15 +29,9 @@ sys.modules[_spec.name] = stand_in
 _spec.loader.exec_module(stand_in)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory):
-    port = free_port()
+    port = stand_in.free_port()
     log = tmp_path_factory.mktemp("emulator") / "emulator.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("gcp-storage-emulator")), "start",

@@ -38,6 +38,14 @@ _LOCATION = re.compile(r"^/(?:ui|v1)/projects/([^/]+)/locations/([^/]+)$")
 _TERM = re.compile(r'^\s*([a-z_.]+)\s*(=|>=|>)\s*"([^"]*)"\s*$')
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def google_error(status: int, code: str, message: str, reason: str | None = None) -> tuple[int, dict]:
     """A Google JSON error body, with an ErrorInfo detail when ``reason`` is given."""
     error: dict[str, Any] = {"code": status, "message": message, "status": code}
@@ -112,7 +120,8 @@ class StandIn:
             release.set()
 
     def calls(self, pattern: str) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if re.search(pattern, f"{r[0]} {r[1]}")]
+        """The requests whose "METHOD path" (no query) matches ``pattern``."""
+        return [r for r in self.requests if re.search(pattern, f"{r[0]} {urlsplit(r[1]).path}")]
 
     def log(self, job_name: str, line: str) -> None:
         """Write one Cloud Logging entry for the job, as Vertex AI does for its container's output."""

@@ -30,7 +30,7 @@ def data(bucket):
 
 
 def received(vertex) -> list[dict]:
-    return [body for _, _, body in vertex.calls(r"^POST [^?]*/customJobs\?")]
+    return [body for _, _, body in vertex.calls(r"^POST .*/customJobs$")]
 
 
 def message(body: dict):
@@ -66,7 +66,7 @@ def test_dry_run_is_what_launch_sends_and_sends_nothing(provider, spec, data, ve
     assert "encryptionSpec" not in body and "serviceAccount" not in body["jobSpec"]
 
     handle = provider.launch(spec, data, JOB_ID)
-    [(method, path, _)] = vertex.calls(r"^POST [^?]*/customJobs\?")
+    [(method, path, _)] = vertex.calls(r"^POST .*/customJobs$")
     assert path.startswith("/v1/projects/anytune-test/locations/us-central1/customJobs") and "enum-encoding=int" in unquote(path)
     [sent] = received(vertex)
     assert sent["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]["acceleratorType"] == \
@@ -86,7 +86,7 @@ def test_a_retried_launch_finds_its_job_by_label(provider, options, spec, data, 
     elsewhere = VertexProvider(options).launch(spec, data, JOB_ID)  # another process, same job id
     assert again == first and elsewhere.remote_id == first.remote_id
     assert len(received(vertex)) == 1, "a retried launch created a second job"
-    lists = vertex.calls(r"^GET .*/customJobs\?")
+    lists = vertex.calls(r"^GET .*/customJobs$")
     assert len(lists) == 3 and all(f'labels.anytune_job="{NAME}"' in unquote(path) for _, path, _ in lists)
     other = provider.launch(spec, data, JOB_ID + "-2")
     assert other.remote_id != first.remote_id and len(received(vertex)) == 2
