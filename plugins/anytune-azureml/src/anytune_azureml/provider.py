@@ -125,7 +125,7 @@ class AzureMLProvider(Provider):
         super().__init__(options)
         self._given_credential = credential
         self._planned: dict[str, tuple[str, int]] = {}  # spec hash -> (instance, GPUs) chosen by estimate()
-        self._stores: dict[tuple[str, str, str], BlobStore] = {}
+        self._stores: dict[tuple, BlobStore] = {}  # (workspace, datastore) -> its container
         self._clients: dict[tuple, Any] = {}
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -163,31 +163,38 @@ class AzureMLProvider(Provider):
     def ml(self) -> Any:
         return self._ml_at(self._workspace())
 
-    def _ml_for(self, handle: JobHandle) -> Any:
-        """The client for the workspace the job was launched in (a handle outlives a profile change)."""
-        where = {k: handle.extra[k] for k in WORKSPACE_KEYS if handle.extra.get(k)}
-        return self._ml_at(where) if len(where) == len(WORKSPACE_KEYS) else self.ml
+    def _where(self, handle: JobHandle | None) -> dict[str, str]:
+        """The workspace of a job (a handle outlives a profile change), else the options' workspace."""
+        where = {k: handle.extra[k] for k in WORKSPACE_KEYS if handle.extra.get(k)} if handle else {}
+        return where if len(where) == len(WORKSPACE_KEYS) else self._workspace()
 
-    def _store(self, datastore: str, operation: str, ml: Any = None) -> BlobStore:
-        """The blob container behind a datastore: from the options where they name it, else from Azure ML."""
+    def _ml_for(self, handle: JobHandle) -> Any:
+        return self._ml_at(self._where(handle))
+
+    def _store(self, datastore: str, operation: str, handle: JobHandle | None = None, *,
+               probe: bool = False) -> BlobStore:
+        """The blob container behind a datastore of the job's workspace: from the options where they name
+        it, else from Azure ML (looked up once)."""
+        where = self._where(handle)
+        key = (tuple(sorted(where.items())), datastore)
+        if key in self._stores:
+            return self._stores[key]
         o = self.options
         named = {o.datastore: o.container, ARTIFACT_STORE: o.artifact_container}.get(datastore)
         if o.storage_account and named:
             account, container, suffix = o.storage_account, named, "core.windows.net"
         else:
             with translate(operation):
-                ds = (ml or self.ml).datastores.get(datastore)
+                ds = self._ml_at(where, PROBE if probe else None).datastores.get(datastore)
             account, container, suffix = ds.account_name, ds.container_name, ds.endpoint or "core.windows.net"
         url = o.blob_endpoint or f"https://{account}.blob.{suffix}"
-        key = (url, account, container)
-        if key not in self._stores:
-            secret = os.environ.get("AZURE_STORAGE_KEY")
-            if url.startswith("http://") and not secret:
-                raise errors.ConfigError(f"{url} is plain http, where Azure storage accepts only an account key",
-                                         ["set AZURE_STORAGE_KEY (e.g. Azurite's well-known key)"])
-            credential = {"account_name": account, "account_key": secret} if secret else self.credential
-            service = _sdk.blob_service(url, credential, RetryPolicy(attempts=o.max_attempts), block_size=BLOCK_SIZE)
-            self._stores[key] = BlobStore(service, container)
+        secret = os.environ.get("AZURE_STORAGE_KEY")
+        if url.startswith("http://") and not secret:
+            raise errors.ConfigError(f"{url} is plain http, where Azure storage accepts only an account key",
+                                     ["set AZURE_STORAGE_KEY (e.g. Azurite's well-known key)"])
+        credential = {"account_name": account, "account_key": secret} if secret else self.credential
+        service = _sdk.blob_service(url, credential, RetryPolicy(attempts=o.max_attempts), block_size=BLOCK_SIZE)
+        self._stores[key] = BlobStore(service, container)
         return self._stores[key]
 
     def _get(self, ml: Any, name: str, operation: str) -> Any:
@@ -216,7 +223,7 @@ class AzureMLProvider(Provider):
             with translate("check"):
                 ws = ml.workspaces.get(where["workspace"])
             details["workspace"] = f"{ws.name} in {ws.location}"
-            store = self._store(self.options.datastore, "check", ml)
+            store = self._store(self.options.datastore, "check", probe=True)
             details["storage"] = store.url
             if cluster:
                 with translate("check"):
@@ -318,7 +325,7 @@ class AzureMLProvider(Provider):
     def _output(self, handle: JobHandle, job: Any, key: str) -> tuple[BlobStore, str]:
         output = (job.outputs or {}).get(key)
         store, path = _job.parse_datastore_uri(getattr(output, "path", "") or "")
-        return self._store(store, "retrieve", self._ml_for(handle)), path
+        return self._store(store, "retrieve", handle), path
 
     def status(self, handle: JobHandle) -> JobStatus:
         job = self._get(self._ml_for(handle), handle.remote_id, "status")
@@ -351,7 +358,7 @@ class AzureMLProvider(Provider):
         """Complete lines of the job's user logs (``std_log.txt``, one per process with distribution) after
         ``cursor``, which is JSON: blob name -> bytes read."""
         offsets = _cursor(cursor)
-        store = self._store(ARTIFACT_STORE, "logs", self._ml_for(handle))
+        store = self._store(ARTIFACT_STORE, "logs", handle)
         blobs = store.list(f"ExperimentRun/dcid.{handle.remote_id}/user_logs/", "logs")
         lines: list[str] = []
         for blob in blobs:
