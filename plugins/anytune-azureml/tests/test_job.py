@@ -130,3 +130,13 @@ def test_the_validator_finds_bad_bodies():
         "body.properties.outputs.model.mode: 'Mounted' is not one of ['Direct', 'ReadWriteMount', 'Upload']",
     ])
     assert validate(JobBase, {"properties": {"jobType": "Batch"}})[0].startswith("body.properties.jobType: unknown kind")
+
+
+def test_dry_run_puts_data_where_upload_would(provider, spec):
+    """``anytune submit --dry-run`` passes a placeholder reference (nothing was uploaded): the body names the
+    datastore folder upload would use for that content hash."""
+    placeholder = DataRef(provider="azureml", content_hash=HASH,
+                          uris={s: f"<azureml storage>/datasets/{HASH}/{s}.jsonl" for s in ("train", "validation")})
+    job = provider.dry_run(spec, placeholder, JOB_ID)["body"]["properties"]
+    assert job["inputs"]["data"]["uri"] == f"azureml://datastores/workspaceblobstore/paths/teams/ml/datasets/{HASH}/"
+    assert "--validation ${{inputs.data}}/validation.jsonl" in job["command"] and "--test" not in job["command"]

@@ -114,7 +114,8 @@ def command_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, name
             **options.tags}
     kwargs: dict[str, Any] = {
         "name": name, "display_name": spec.name, "experiment_name": experiment_name(spec, options.experiment),
-        "description": f"anytune {spec.method} fine-tuning of {spec.base_model}", "tags": tags,
+        "description": f"anytune {spec.method} fine-tuning of "
+                       + ("a base model uploaded from a local folder" if model_uri else spec.base_model), "tags": tags,
         "command": command_line(files, base_model=model_uri is not None), "inputs": inputs, "outputs": outputs,
         "environment": options.environment, "environment_variables": {"ANYTUNE_JOB_ID": job_id},
         "timeout": int(round((options.max_runtime_hours or spec.compute.max_hours) * 3600)),

@@ -49,12 +49,12 @@ def azure_ml() -> ModuleType:
     return require("azure.ai.ml")
 
 
-def default_credential(*, tenant_id: str | None, managed_identity_client_id: str | None) -> Any:
-    """DefaultAzureCredential: environment, workload identity, managed identity, Azure CLI, azd, PowerShell.
-    The interactive browser login is left out: anytune runs unattended."""
+def default_credential(*, managed_identity_client_id: str | None) -> Any:
+    """DefaultAzureCredential: environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, ...), workload identity, managed
+    identity, Azure CLI, azd, PowerShell. The interactive browser login is left out: anytune runs unattended."""
     identity = require("azure.identity")
     with translate("credential"):
-        return identity.DefaultAzureCredential(exclude_interactive_browser_credential=True, tenant_id=tenant_id,
+        return identity.DefaultAzureCredential(exclude_interactive_browser_credential=True,
                                                managed_identity_client_id=managed_identity_client_id)
 
 

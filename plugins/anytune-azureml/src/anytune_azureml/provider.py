@@ -81,7 +81,6 @@ class AzureMLOptions(ProviderOptions):
                                       description="The storage account's URL when not https://<account>.blob.<suffix>.")
     prefix: str = Field("anytune", description="Path prefix in the datastore for data, code, outputs.")
     experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$", description="Default: the spec's name.")
-    tenant_id: str | None = Field(None, pattern=GUID)
     managed_identity_client_id: str | None = Field(None, pattern=GUID)
     job_identity: Literal["default", "user", "managed"] = Field(
         "default", description="What the job accesses data as: the workspace default, the submitting user, or "
@@ -135,7 +134,7 @@ class AzureMLProvider(Provider):
         if self._given_credential is not None:
             return self._given_credential
         o = self.options
-        return _sdk.default_credential(tenant_id=o.tenant_id, managed_identity_client_id=o.managed_identity_client_id)
+        return _sdk.default_credential(managed_identity_client_id=o.managed_identity_client_id)
 
     @property
     def layout(self) -> StorageLayout:
@@ -266,13 +265,17 @@ class AzureMLProvider(Provider):
     # --- upload / launch -----------------------------------------------------------------------
 
     def upload(self, spec, data) -> DataRef:
-        store, ds = self._store(self.options.datastore, "upload"), self.options.datastore
+        store = self._store(self.options.datastore, "upload")
         store.require_container("upload")
         blobs = [LocalBlob.of(Path(path), self.layout.dataset(data.content_hash, split))
                  for split, path in sorted(data.files.items())]
         sent = store.put_missing(blobs, description=f"uploading {spec.name} data", content_type="application/jsonl")
-        uris = {split: _job.datastore_uri(ds, self.layout.dataset(data.content_hash, split)) for split in data.files}
-        return DataRef(provider=self.name, content_hash=data.content_hash, uris=uris, bytes_sent=sent)
+        return DataRef(provider=self.name, content_hash=data.content_hash, uris=self._data_uris(data.content_hash,
+                                                                                               data.files), bytes_sent=sent)
+
+    def _data_uris(self, content_hash: str, splits) -> dict[str, str]:
+        ds = self.options.datastore
+        return {split: _job.datastore_uri(ds, self.layout.dataset(content_hash, split)) for split in splits}
 
     def _job(self, spec, data: DataRef, job_id: str, *, send: bool) -> Any:
         """The command job; with ``send`` the trainer bundle and a local base model are uploaded first
@@ -317,7 +320,9 @@ class AzureMLProvider(Provider):
         return self._handle(job_id, self._get(self.ml, name, "launch"), spec.method)
 
     def dry_run(self, spec, data: DataRef, job_id: str) -> dict[str, Any]:
-        """The PUT ``launch`` would send (method, ARM path, JSON body), made by the SDK and not sent."""
+        """The PUT ``launch`` would send (method, ARM path, JSON body), made by the SDK and not sent. The data
+        is where ``upload`` puts it for this content hash (the reference given may be a placeholder)."""
+        data = data.model_copy(update={"uris": self._data_uris(data.content_hash, data.uris)})
         return _sdk.rest_body(self._job(spec, data, job_id, send=False), **self._workspace())
 
     # --- follow --------------------------------------------------------------------------------
