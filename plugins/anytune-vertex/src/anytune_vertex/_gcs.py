@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from anytune import errors
@@ -54,17 +54,22 @@ def split_gs(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def require_bucket(google: Any, name: str, operation: str) -> Any:
-    """The bucket, or a clear error before anything is sent when it is missing or closed to us."""
+def _no_bucket(name: str, operation: str) -> errors.NotFound:
+    return errors.NotFound(f"Cloud Storage bucket gs://{name} does not exist (set provider_options.vertex."
+                           "staging_bucket to one you own, e.g. from terraform/gcp)", provider=PROVIDER,
+                           operation=operation)
+
+
+def probe_bucket(google: Any, name: str, operation: str) -> None:
+    """Fail clearly when the bucket is missing or closed to us. Lists one object, so it needs only the
+    object permissions a least-privilege launcher has (roles/storage.objectUser), not buckets.get."""
     try:
         with translate(operation):
-            return google.storage.get_bucket(name, retry=google.retry(), timeout=google.timeout())
+            list(google.storage.list_blobs(name, max_results=1, retry=google.retry(), timeout=google.timeout()))
     except errors.NotFound:
-        raise errors.NotFound(f"Cloud Storage bucket gs://{name} does not exist (set provider_options.vertex."
-                              "staging_bucket to one you own, e.g. from terraform/gcp)",
-                              provider=PROVIDER, operation=operation) from None
+        raise _no_bucket(name, operation) from None
     except errors.PermissionDenied:
-        raise errors.PermissionDenied(f"no access to gs://{name} with these credentials",
+        raise errors.PermissionDenied(f"no access to the objects of gs://{name} with these credentials",
                                       provider=PROVIDER, operation=operation) from None
 
 
@@ -83,11 +88,14 @@ def put_missing(google: Any, bucket: Any, objects: list[LocalObject], *, descrip
         for obj, generation in pending:
             blob = bucket.blob(obj.key, chunk_size=CHUNK_SIZE, kms_key_name=kms_key_name)
             blob.metadata = {"anytune-sha256": obj.sha256}
-            with translate(operation):
-                # if_generation_match: create only if absent (0), or replace exactly the object we saw.
-                blob.upload_from_filename(str(obj.path), content_type=content_type, checksum="crc32c",
-                                          crc32c_checksum_value=obj.crc32c, if_generation_match=generation,
-                                          retry=google.retry(), timeout=google.timeout())
+            try:
+                with translate(operation):
+                    # if_generation_match: create only if absent (0), or replace exactly the object we saw.
+                    blob.upload_from_filename(str(obj.path), content_type=content_type, checksum="crc32c",
+                                              crc32c_checksum_value=obj.crc32c, if_generation_match=generation,
+                                              retry=google.retry(), timeout=google.timeout())
+            except errors.NotFound:  # an upload only 404s when the bucket is not there
+                raise _no_bucket(bucket.name, operation) from None
             if blob.size != obj.size or blob.crc32c != obj.crc32c:
                 raise errors.ProviderError(f"gs://{bucket.name}/{obj.key} does not match the CRC32C of {obj.path} "
                                            "after upload", provider=PROVIDER, operation=operation, retryable=True)
@@ -101,8 +109,7 @@ def _relative(name: str, prefix: str) -> str | None:
     rel = name[len(prefix):]
     if not rel or rel.endswith("/"):
         return None
-    parts = PurePosixPath(rel).parts
-    if rel.startswith("/") or any(p in ("..", ".", "") for p in parts):
+    if any(part in ("..", ".", "") for part in rel.split("/")):
         raise errors.ProviderError(f"refused to download {name!r}: unsafe path", provider=PROVIDER,
                                    operation="retrieve")
     return rel

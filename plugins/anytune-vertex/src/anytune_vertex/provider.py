@@ -187,7 +187,7 @@ class VertexProvider(Provider):
             return Readiness(ready=False, reason="; ".join([*problems, str(exc)]), details=details)
         if self.options.staging_bucket:
             try:
-                _gcs.require_bucket(google, self.options.staging_bucket, "check")
+                _gcs.probe_bucket(google, self.options.staging_bucket, "check")
                 details["bucket"] = f"gs://{self.options.staging_bucket} is reachable"
             except errors.AnytuneError as exc:
                 problems.append(str(exc))
@@ -245,7 +245,7 @@ class VertexProvider(Provider):
 
     def upload(self, spec, data) -> DataRef:
         name = self._bucket_name()
-        bucket = _gcs.require_bucket(self.google, name, "upload")
+        bucket = self.google.storage.bucket(name)
         objects = [_gcs.LocalObject.of(Path(path), self.layout.dataset(data.content_hash, split))
                    for split, path in sorted(data.files.items())]
         sent = _gcs.put_missing(self.google, bucket, objects, description=f"uploading {spec.name} data",
@@ -271,8 +271,8 @@ class VertexProvider(Provider):
                 objects += [dataclasses.replace(o, key=self.layout.model(digest, rel)) for rel, o in files]
                 model_uri = gs_uri(bucket, self.layout.model(digest))
             if send:
-                target = _gcs.require_bucket(self.google, bucket, "launch")
-                _gcs.put_missing(self.google, target, objects, operation="launch", kms_key_name=self.options.kms_key_name,
+                _gcs.put_missing(self.google, self.google.storage.bucket(bucket), objects, operation="launch",
+                                 kms_key_name=self.options.kms_key_name,
                                  description=f"uploading {spec.name} trainer" + (" and model" if model_uri else ""))
         return custom_job(spec, data, job_id, options=self.options, bucket=bucket, job_name=job_name(job_id),
                           machine=machine, bundle_uri=gs_uri(bucket, objects[0].key), model_uri=model_uri)
