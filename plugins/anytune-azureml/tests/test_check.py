@@ -45,3 +45,13 @@ def test_clusters_and_their_tier(make_provider, spec_with, arm):
 
     missing = make_provider(compute="gpu-h100").check(spec_with())
     assert not missing.ready and "NotFound" in missing.reason
+
+
+def test_without_any_credential_it_says_what_to_do(options, spec, monkeypatch):
+    """The real DefaultAzureCredential, narrowed to its environment credential (nothing set) so it fails at
+    once instead of probing for a managed identity."""
+    from anytune_azureml.provider import AzureMLProvider
+
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+    result = AzureMLProvider(options).check(spec)
+    assert not result.ready and "az login" in result.reason

@@ -140,3 +140,10 @@ def test_dry_run_puts_data_where_upload_would(provider, spec):
     job = provider.dry_run(spec, placeholder, JOB_ID)["body"]["properties"]
     assert job["inputs"]["data"]["uri"] == f"azureml://datastores/workspaceblobstore/paths/teams/ml/datasets/{HASH}/"
     assert "--validation ${{inputs.data}}/validation.jsonl" in job["command"] and "--test" not in job["command"]
+
+
+def test_a_vm_size_outside_the_catalog_is_the_users_call(make_provider, spec, prepared):
+    provider = make_provider(instance_type="Standard_ND40rs_v2")
+    est = provider.estimate(spec, prepared.stats)
+    assert not est.fits and est.rejected == ("Standard_ND40rs_v2: not in the azureml price catalog (pricing.json)",)
+    assert body(provider, spec)["resources"]["instanceType"] == "Standard_ND40rs_v2"

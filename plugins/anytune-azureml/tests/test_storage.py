@@ -89,3 +89,36 @@ def test_ranged_reads(store):
     assert s.read_from("logs/std_log.txt", 4, "logs") == b"two\n"
     assert s.read_from("logs/std_log.txt", 8, "logs") == b""
     assert s.read_from("logs/missing.txt", 0, "logs") is None
+
+
+def test_server_busy_is_retried_by_the_sdk_then_rate_limited():
+    """Blob storage throttles with 503 ServerBusy; azure-storage-blob's retry policy tries again, then the
+    provider reports RateLimited. A scripted server on 127.0.0.1 plays the busy account."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            seen.append(self.path)
+            self.send_response(503)
+            self.send_header("x-ms-error-code", "ServerBusy")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{ACCOUNT}"
+        service = blob_service(url, {"account_name": ACCOUNT, "account_key": KEY},
+                               RetryPolicy(attempts=2, initial_backoff_s=0), block_size=64 * KiB)
+        with pytest.raises(errors.RateLimited, match="ServerBusy") as info:
+            BlobStore(service, "data").properties("x.jsonl", "upload")
+        assert info.value.retryable and len(seen) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

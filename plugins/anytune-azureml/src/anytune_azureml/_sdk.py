@@ -69,10 +69,15 @@ def ml_client(credential: Any, *, subscription_id: str, resource_group: str, wor
 
 
 def blob_service(account_url: str, credential: Any, policy: RetryPolicy, *, block_size: int) -> Any:
+    """Blob storage has its own retry policy: it retries 408, 5xx (ServerBusy, its throttling answer, is a
+    503) and blocks whose MD5 did not match, backing off exponentially."""
     blob = require("azure.storage.blob")
+    retry = blob.ExponentialRetry(initial_backoff=policy.initial_backoff_s, increment_base=2,
+                                  retry_total=policy.attempts - 1, random_jitter_range=1)
     with translate("session"):
         return blob.BlobServiceClient(account_url, credential=credential, max_block_size=block_size,
-                                      max_single_put_size=block_size, **retry_kwargs(policy))
+                                      max_single_put_size=block_size, retry_policy=retry,
+                                      connection_timeout=policy.connect_timeout_s, read_timeout=policy.read_timeout_s)
 
 
 # --- dry run: the exact request, never sent -----------------------------------------------------
