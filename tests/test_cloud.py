@@ -123,3 +123,14 @@ def test_retry_policy():
     assert RetryPolicy().attempts >= 1
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
+
+
+def test_bundle_takes_source_and_data_but_not_stray_files(tmp_path):
+    from anytune.cloud.bundle import _source_files
+
+    pkg = tmp_path / "anytune"
+    for name in ("__init__.py", "data/catalog.json", "cli.py~", ".#cli.py", "cli.py.swp", "__pycache__/cli.pyc",
+                 "testing/contract.py", "store.db"):
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text("x")
+    assert [name for name, _ in _source_files(pkg)] == ["anytune/__init__.py", "anytune/data/catalog.json"]

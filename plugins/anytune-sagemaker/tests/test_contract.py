@@ -31,3 +31,7 @@ class TestSageMakerContract(ProviderContract):
     @pytest.fixture
     def finish_job(self, container):
         return lambda handle, provider: container(handle.remote_id)
+
+    @pytest.mark.slow  # finish_job trains the tiny model
+    def test_full_lifecycle(self, provider, spec, prepared, finish_job, job_id, tmp_path):
+        super().test_full_lifecycle(provider, spec, prepared, finish_job, job_id, tmp_path)

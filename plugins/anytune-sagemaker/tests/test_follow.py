@@ -79,6 +79,12 @@ def test_logs_follow_every_stream_with_a_cursor(provider, cloudwatch):
         provider.logs(handle, "not json")
 
 
+def test_logs_before_the_log_group_exists(scripted, scripted_provider):
+    scripted.replies = [scripted.error("ResourceNotFoundException", "The specified log group does not exist.")]
+    assert scripted_provider.logs(HANDLE, '{"anytune-j/algo-1": "f/1"}').lines == ()
+    assert scripted.requests[0][0] == "Logs_20140328.DescribeLogStreams"
+
+
 def test_cancel_stops_the_job(provider):
     """moto's server answers StopTrainingJob with HTTP 500 (not implemented), so botocore's Stubber stands
     in for the service; it checks the request against SageMaker's service model."""

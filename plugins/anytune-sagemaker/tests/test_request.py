@@ -27,11 +27,11 @@ def data(options):
 
 
 def test_dry_run_is_what_launch_sends_and_sends_nothing(provider, spec, data, options, aws):
-    request = provider.dry_run(spec, data, "support-bot-20261121-a1b2c3")
+    request = provider.dry_run(spec, data, "dry-run-20261121-d4e5f6")
     assert aws("s3").list_objects_v2(Bucket=options["bucket"])["KeyCount"] == 0, "dry run uploaded something"
-    assert not aws("sagemaker").list_training_jobs(NameContains="support-bot-20261121")["TrainingJobSummaries"]
+    assert not aws("sagemaker").list_training_jobs(NameContains="dry-run-20261121")["TrainingJobSummaries"]
 
-    name = "anytune-support-bot-20261121-a1b2c3"
+    name = "anytune-dry-run-20261121-d4e5f6"
     assert request["TrainingJobName"] == name
     assert request["RoleArn"] == options["role_arn"]
     assert request["AlgorithmSpecification"]["TrainingImage"] == HF_IMAGE.format(region="us-east-1")
@@ -45,15 +45,24 @@ def test_dry_run_is_what_launch_sends_and_sends_nothing(provider, spec, data, op
     assert hps["sagemaker_program"] == "anytune_entry.py" and hps["spec"] == "spec.json"
     assert hps["sagemaker_submit_directory"].startswith(f"s3://{options['bucket']}/teams/ml/code/")
     tags = {t["Key"]: t["Value"] for t in request["Tags"]}
-    assert tags == {"anytune:job-id": "support-bot-20261121-a1b2c3", "anytune:spec-hash": spec.spec_hash(),
+    assert tags == {"anytune:job-id": "dry-run-20261121-d4e5f6", "anytune:spec-hash": spec.spec_hash(),
                     "anytune:data-hash": HASH[:16]}
 
-    provider.launch(spec, data, "support-bot-20261121-a1b2c3")
+    provider.launch(spec, data, "dry-run-20261121-d4e5f6")
     job = aws("sagemaker").describe_training_job(TrainingJobName=name)
     for key in ("RoleArn", "HyperParameters", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
                 "StoppingCondition", "EnableManagedSpotTraining"):
         assert job[key] == request[key], key
     assert job["AlgorithmSpecification"]["TrainingImage"] == request["AlgorithmSpecification"]["TrainingImage"]
+
+
+def test_dry_run_places_the_data_where_upload_puts_it(provider, spec, options):
+    """``anytune submit --dry-run`` uploads nothing, so the data reference it passes holds placeholders."""
+    placeholder = DataRef(provider="sagemaker", content_hash=HASH,
+                          uris={"train": f"<sagemaker storage>/datasets/{HASH}/train.jsonl"})
+    request = provider.dry_run(spec, placeholder, "placeholder-1")
+    uri = request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert uri == f"s3://{options['bucket']}/teams/ml/datasets/{HASH}/train.jsonl"
 
 
 def test_spot_request(provider, spec_with, data, options, aws):
@@ -108,10 +117,10 @@ def test_launch_needs_role_and_bucket(spec, data):
     assert "role_arn" in str(info.value) and "bucket" in str(info.value)
 
 
-def test_bundle_runs_the_trainer_with_the_spec(provider, spec, data, options, aws):
-    request = provider.dry_run(spec, data, "bundle")
-    provider.launch(spec, data, "bundle")
-    bucket, _, key = json.loads(request["HyperParameters"]["sagemaker_submit_directory"])[5:].partition("/")
+def test_bundle_runs_the_trainer_with_the_spec(provider, spec, data, aws):
+    handle = provider.launch(spec, data, "bundle")
+    hps = aws("sagemaker").describe_training_job(TrainingJobName=handle.remote_id)["HyperParameters"]
+    bucket, _, key = json.loads(hps["sagemaker_submit_directory"]).removeprefix("s3://").partition("/")
     raw = aws("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         names = set(tar.getnames())

@@ -3,7 +3,8 @@
 One deterministic ``.tar.gz`` (sorted entries, zero timestamps and owners), so the same code and spec
 always give the same bytes and the same sha256, and an unchanged bundle is never uploaded twice:
 
-    anytune/           anytune's own source, copied from the installed package (``testing/`` and caches left out)
+    anytune/           anytune's own source and package data, copied from the installed package (``testing/``,
+                       caches and stray files left out)
     requirements.txt   anytune's runtime and ``[train]`` dependencies, without torch: the container has its own
     spec.json          the job spec the trainer runs (provider options removed: the container does not need them)
     <extra files>      what a platform needs besides, e.g. SageMaker's entry script
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
 
 BUNDLE_NAME = "sourcedir.tar.gz"
 _LEAVE_OUT_DIRS = {"__pycache__", "testing"}
-_LEAVE_OUT_SUFFIXES = {".pyc", ".pyo"}
+# Source and package data; editor backups, temporary files and caches in a working tree stay out, so the
+# bundle (and its hash) depends only on the code.
+_SOURCE_SUFFIXES = {".py", ".json", ".yaml", ".yml", ".toml", ".txt", ".jinja", ".typed"}
 # The container's deep-learning image brings its own build of these; reinstalling them breaks CUDA.
 CONTAINER_PROVIDED = frozenset({"torch"})
 
@@ -84,7 +87,8 @@ def _source_files(root: Path) -> list[tuple[str, Path]]:
     files = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and not (set(rel.parts[:-1]) & _LEAVE_OUT_DIRS) and path.suffix not in _LEAVE_OUT_SUFFIXES:
+        if (path.is_file() and path.suffix in _SOURCE_SUFFIXES and not path.name.startswith(".")
+                and not set(rel.parts[:-1]) & _LEAVE_OUT_DIRS):
             files.append(((Path(root.name) / rel).as_posix(), path))
     return files
 

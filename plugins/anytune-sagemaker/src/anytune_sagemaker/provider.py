@@ -168,6 +168,9 @@ class SageMakerProvider(Provider):
         region = self.options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         catalog = load_catalog(PRICING, provider=self.name, region=region)
         notes = ["SageMaker bills BillableTimeInSeconds; with spot that is less than the training time"]
+        if region is None:
+            notes.append("no region set (provider_options.sagemaker.region or AWS_REGION): priced for the "
+                         "catalog's default region")
         if self.options.instance_type:
             wanted = [i for i in catalog.data.instances if i.name == self.options.instance_type]
             catalog = dataclasses.replace(catalog, data=catalog.data.model_copy(update={"instances": wanted}))
@@ -210,8 +213,11 @@ class SageMakerProvider(Provider):
                    for split, path in sorted(data.files.items())]
         sent = _s3.put_missing(s3, bucket, objects, description=f"uploading {spec.name} data",
                                extra_args={"ContentType": "application/jsonl", **self._sse()})
-        uris = {split: s3_uri(bucket, self.layout.dataset(data.content_hash, split)) for split in data.files}
-        return DataRef(provider=self.name, content_hash=data.content_hash, uris=uris, bytes_sent=sent)
+        return DataRef(provider=self.name, content_hash=data.content_hash,
+                       uris=self._data_uris(data.content_hash, data.files), bytes_sent=sent)
+
+    def _data_uris(self, content_hash: str, splits) -> dict[str, str]:
+        return {split: s3_uri(self.options.bucket, self.layout.dataset(content_hash, split)) for split in splits}
 
     # --- launch --------------------------------------------------------------------------------
 
@@ -269,13 +275,15 @@ class SageMakerProvider(Provider):
 
     def dry_run(self, spec, data: DataRef, job_id: str) -> dict[str, Any]:
         """The exact CreateTrainingJob request ``launch`` would send, checked against the service model
-        by botocore, without sending anything."""
-        from botocore.validate import validate_parameters
+        by botocore, without sending anything. The data's URIs are where ``upload`` puts that content."""
+        from ._sdk import require
 
+        self._require("bucket", "role_arn")
+        data = data.model_copy(update={"uris": self._data_uris(data.content_hash, data.uris)})
         request = self._request(spec, data, job_id, send=False)
         model = self.aws.client("sagemaker").meta.service_model.operation_model("CreateTrainingJob")
         with translate("dry_run"):
-            validate_parameters(request, model.input_shape)
+            require("botocore.validate").validate_parameters(request, model.input_shape)
         return request
 
     # --- follow --------------------------------------------------------------------------------
