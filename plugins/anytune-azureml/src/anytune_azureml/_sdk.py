@@ -21,7 +21,6 @@ from anytune.errors import ProviderUnavailable
 from ._errors import PROVIDER, translate
 
 INSTALL_HINT = "pip install 'anytune[azureml]'"
-ARM_SCOPE = "https://management.azure.com/.default"
 MFE_OVERRIDE = "AZUREML_DEV_URL_MFE"
 
 
