@@ -44,6 +44,8 @@ def test_upload_launch_status_logs_retrieve(provider, spec, prepared, container,
     chunk = provider.logs(handle)
     assert chunk.lines == tuple(output)
     assert any(line.startswith("anytune trainer: job support-bot on sagemaker") for line in chunk.lines)
+    # The local base model travelled as the "model" channel and the trainer loaded it from there.
+    assert any(line.startswith("model ") and "/opt/ml/input/data/model: lora" in line for line in output), output
     assert provider.logs(handle, chunk.cursor).lines == ()
     # The metric definitions sent with the job match what the trainer prints.
     for metric in ("train:loss", "eval:loss", "train:step", "train:total_steps"):

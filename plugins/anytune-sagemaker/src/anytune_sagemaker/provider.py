@@ -294,8 +294,8 @@ class SageMakerProvider(Provider):
     def _status_of(self, job: dict[str, Any]) -> JobStatus:
         raw, secondary = job["TrainingJobStatus"], job.get("SecondaryStatus", "")
         state = self.SECONDARY_STATE_MAP.get((raw, secondary)) or self.map_state(raw)
-        transitions = job.get("SecondaryStatusTransitions") or [{}]
-        message = " — ".join(x for x in (secondary, transitions[-1].get("StatusMessage"), job.get("FailureReason")) if x)
+        current = next((t for t in reversed(job.get("SecondaryStatusTransitions") or []) if t.get("Status") == secondary), {})
+        message = " — ".join(x for x in (secondary, current.get("StatusMessage"), job.get("FailureReason")) if x)
         metrics = {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList", [])}
         step, total = metrics.get("train:step"), metrics.get("train:total_steps")
         return JobStatus(state=state, raw_state=raw if not secondary else f"{raw}/{secondary}", message=message,
