@@ -17,4 +17,9 @@ if [ ! -x .venv-checkov/bin/checkov ]; then
 fi
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
 
+# Azurite (Azure Blob storage stand-in for the Azure ML tests) comes from npm.
+if [ -z "${AZURITE_BIN:-}" ] && ! command -v azurite-blob >/dev/null; then
+  npm install -s --prefix "$HOME/.cache/anytune-azurite" --no-audit --no-fund azurite@3
+fi
+
 pytest "$@"

@@ -116,7 +116,7 @@ def test_cli_submit_status_jobs(spec, tmp_path):
     assert res.exit_code == 0 and "demo-" in res.output
 
 
-def test_dry_run_sends_nothing(spec):
-    sub = jobs.submit(spec, dry_run=True)
+def test_dry_run_sends_nothing_and_needs_no_credentials(spec):
+    sub = jobs.submit(spec.updated(provider_options={"fake": {"unready": "no credentials"}}), dry_run=True)
     assert sub.record is None and sub.dry_run["provider"] == "fake"
     assert fake.FakeProvider.launches == 0 and JobStore().list() == []

@@ -71,8 +71,9 @@ def make_provider(spec: JobSpec, name: str, profile: dict[str, dict] | None = No
     return registry.create(name, options_for(spec, name, profile))
 
 
-def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None) -> Plan:
-    """Check and estimate every candidate; order the viable ones; raise when none is left."""
+def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None, *, check: bool = True) -> Plan:
+    """Check and estimate every candidate; order the viable ones; raise when none is left.
+    ``check=False`` (for dry runs) skips the readiness checks, which may need credentials and network."""
     result = Plan()
     names = spec.candidates
     single = len(names) == 1
@@ -87,7 +88,7 @@ def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None
             cand.skipped = str(exc)
             result.skipped.append(cand)
             continue
-        cand.skipped = _why_not(cand, spec, stats, budget)
+        cand.skipped = _why_not(cand, spec, stats, budget, check)
         (result.skipped if cand.skipped else result.viable).append(cand)
     if isinstance(spec.provider, ChooseSpec):
         result.viable.sort(key=lambda c: c.cost.amount)
@@ -102,13 +103,13 @@ def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None
     return result
 
 
-def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None) -> str:
-    ready = cand.provider.check(spec)
+def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None, check: bool) -> str:
+    ready = cand.provider.check(spec) if check else None
     try:
         cand.estimate = cand.provider.estimate(spec, stats)
     except AnytuneError as exc:
         return f"cannot estimate: {exc}"
-    if not ready.ready:
+    if ready is not None and not ready.ready:
         return f"not ready: {ready.reason}"
     if not cand.estimate.fits:
         return "the model does not fit on any offered hardware: " + "; ".join(cand.estimate.rejected[:3])

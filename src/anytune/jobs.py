@@ -54,7 +54,7 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
     spec = dispatch.provider_choice(spec, provider)
     prof = _profile(profile)
     prepared = prepare_data(spec, progress=progress)
-    plan = dispatch.plan(spec, prepared.stats, prof)
+    plan = dispatch.plan(spec, prepared.stats, prof, check=not dry_run)
     if on_plan:
         on_plan(plan)
     job_id = JobStore.new_id(spec.name)
