@@ -8,7 +8,7 @@ import json
 import tarfile
 
 import pytest
-from anytune_sagemaker.container_entry import trainer_args
+from anytune_sagemaker.container_entry import entry_args, trainer_args
 from anytune_sagemaker.provider import SageMakerProvider
 
 from anytune.errors import ConfigError
@@ -138,3 +138,8 @@ def test_entry_script_drops_the_toolkits_hyperparameter_arguments():
     hps = {"epochs": 1, "spec": "spec.json", "lora": {"r": 8}}
     argv = ["--epochs", "1", "--lora", '{"r": 8}', "--spec", "spec.json", "--checkpoints", "/tmp/c"]
     assert trainer_args(argv, hps) == ["--checkpoints", "/tmp/c"]
+    env = {"SM_HPS": json.dumps(hps)}
+    assert entry_args(argv, env) == ["--checkpoints", "/tmp/c"]  # the trainer takes the spec from SM_HPS
+    env["SM_CHANNEL_MODEL"] = "/opt/ml/input/data/model"
+    assert entry_args(argv, env) == ["--base-model", "/opt/ml/input/data/model", "--spec", "spec.json",
+                                     "--checkpoints", "/tmp/c"]

@@ -1,4 +1,4 @@
-from anytune.hookspecs import hookimpl
+from anytune import hookimpl
 
 
 @hookimpl

@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 from anytune import errors
 from anytune.artifacts import verify_manifest
 from anytune.cloud.bundle import BUNDLE_NAME, build_bundle
+from anytune.cloud.instances import estimate_instances, seq_length_stats
 from anytune.cloud.layout import StorageLayout
 from anytune.cloud.model import folder_hash, local_model_dir, model_files
 from anytune.cloud.names import job_name
@@ -37,7 +38,6 @@ from anytune.types import (
     LogChunk,
     ModelArtifact,
     Readiness,
-    SplitStats,
 )
 
 from . import _check, _s3
@@ -163,22 +163,14 @@ class SageMakerProvider(Provider):
                                 problems=problems)
 
     def estimate(self, spec, stats: DataStats) -> CostEstimate:
-        from anytune.estimate import load_catalog, plan_gpu
-
         region = self.options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        catalog = load_catalog(PRICING, provider=self.name, region=region)
         notes = ["SageMaker bills BillableTimeInSeconds; with spot that is less than the training time"]
         if region is None:
             notes.append("no region set (provider_options.sagemaker.region or AWS_REGION): priced for the "
                          "catalog's default region")
-        if self.options.instance_type:
-            wanted = [i for i in catalog.data.instances if i.name == self.options.instance_type]
-            catalog = dataclasses.replace(catalog, data=catalog.data.model_copy(update={"instances": wanted}))
-            notes.append(f"instance fixed by provider_options.sagemaker.instance_type = {self.options.instance_type}")
-            if not wanted:
-                return CostEstimate(provider=self.name, fits=False, notes=tuple(notes), rejected=(
-                    f"{self.options.instance_type}: not in the SageMaker price catalog ({PRICING.name})",))
-        est = plan_gpu(spec, stats, catalog, provider=self.name, notes=notes)
+        est = estimate_instances(spec, stats, PRICING, provider=self.name, region=region,
+                                 instance_type=self.options.instance_type,
+                                 option="provider_options.sagemaker.instance_type", notes=notes)
         if est.fits:
             self._planned[spec.spec_hash()] = est.instance
         return est
@@ -190,9 +182,7 @@ class SageMakerProvider(Provider):
             return self.options.instance_type
         if spec.spec_hash() in self._planned:
             return self._planned[spec.spec_hash()]
-        seq = spec.hyperparameters.max_seq_length
-        stats = DataStats(splits={"train": SplitStats(examples=1, tokens=seq, max_tokens=seq)}, approximate=True)
-        est = self.estimate(spec, stats)
+        est = self.estimate(spec, seq_length_stats(spec))
         if not est.fits:
             raise errors.ConfigError("no SageMaker instance in the price catalog fits this job",
                                      list(est.rejected[:5]) or ["set provider_options.sagemaker.instance_type"])
