@@ -69,7 +69,7 @@ def prepare(spec: JobSpec | DataOptions, out_dir: Path | None = None, *, progres
         if not (out_dir is None and (final / MANIFEST).is_file()):
             files = _write_splits(g.parts, outcome.split, staging)
             shutil.rmtree(parts)
-            manifest = _manifest(opts, report, outcome.stats, files, staging)
+            manifest = _manifest(opts, report, outcome.stats, files)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             _publish(staging, final, files)
     finally:
@@ -154,7 +154,7 @@ def _write_splits(parts: list[str], split, staging: Path) -> dict[str, dict]:
             for n in names}
 
 
-def _manifest(opts: DataOptions, report: Report, stats: DataStats, files: dict, staging: Path) -> dict:
+def _manifest(opts: DataOptions, report: Report, stats: DataStats, files: dict) -> dict:
     from .. import __version__ as version
 
     return {
