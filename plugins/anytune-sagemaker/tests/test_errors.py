@@ -65,16 +65,16 @@ def test_validation_means_not_found_only_when_describing(scripted, scripted_prov
 
 
 def test_throttling_is_retried_by_botocore(scripted):
-    provider = SageMakerProvider({"region": "us-east-1", "endpoint_url": scripted.url, "max_attempts": 3})
-    scripted.replies = [scripted.error("ThrottlingException"), scripted.error("ThrottlingException"), job()]
+    provider = SageMakerProvider({"region": "us-east-1", "endpoint_url": scripted.url, "max_attempts": 2})
+    scripted.replies = [scripted.error("ThrottlingException"), job()]
     assert provider.status(GHOST).state is JobState.RUNNING
-    assert len(scripted.requests) == 3
+    assert len(scripted.requests) == 2, "one throttled request, retried once"
 
     scripted.requests.clear()
     scripted.replies = [scripted.error("ThrottlingException")]
     with pytest.raises(errors.RateLimited) as info:
-        SageMakerProvider({"region": "us-east-1", "endpoint_url": scripted.url, "max_attempts": 2}).status(GHOST)
-    assert info.value.retryable and len(scripted.requests) == 2
+        provider.status(GHOST)
+    assert info.value.retryable and len(scripted.requests) == 2, "still throttled after max_attempts"
 
 
 def test_unreachable_endpoint_is_provider_unavailable():
