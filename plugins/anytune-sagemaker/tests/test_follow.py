@@ -181,3 +181,10 @@ def test_retrieve_before_the_end(scripted, scripted_provider):
     scripted.replies = [(200, {**described("Failed", "Failed"), "CreationTime": 1.7e9, "FailureReason": "OOM"})]
     with pytest.raises(errors.JobFailed, match="OOM"):
         provider.retrieve(HANDLE, "unused")
+
+
+def test_a_job_is_followed_in_the_region_it_was_launched_in(provider):
+    here = provider._aws_for(HANDLE.model_copy(update={"extra": {"region": "us-east-1"}}))
+    there = provider._aws_for(HANDLE.model_copy(update={"extra": {"region": "eu-west-1"}}))
+    assert here is provider.aws and there.region == "eu-west-1"
+    assert provider._aws_for(HANDLE.model_copy(update={"extra": {"region": "eu-west-1"}})) is there

@@ -113,26 +113,29 @@ class SageMakerProvider(Provider):
     def __init__(self, options=None):
         super().__init__(options)
         self._planned: dict[str, str] = {}  # spec hash -> instance type chosen by estimate()
+        self._elsewhere: dict[str, Any] = {}  # region -> AWS handles, for jobs launched in another region
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    @cached_property
-    def aws(self):
-        from ._sdk import AWS
-
-        o = self.options
-        return AWS(region=o.region, profile=o.profile, endpoint_url=o.endpoint_url,
-                   policy=RetryPolicy(attempts=o.max_attempts))
-
-    def _aws_for(self, handle: JobHandle):
-        region = handle.extra.get("region")
-        if not region or region == self.options.region:
-            return self.aws
+    def _connect(self, region: str | None):
         from ._sdk import AWS
 
         o = self.options
         return AWS(region=region, profile=o.profile, endpoint_url=o.endpoint_url,
                    policy=RetryPolicy(attempts=o.max_attempts))
+
+    @cached_property
+    def aws(self):
+        return self._connect(self.options.region)
+
+    def _aws_for(self, handle: JobHandle):
+        """The clients for the region the job was launched in (recorded in its handle)."""
+        region = handle.extra.get("region")
+        if not region or region == (self.options.region or self.aws.session.region_name):
+            return self.aws
+        if region not in self._elsewhere:
+            self._elsewhere[region] = self._connect(region)
+        return self._elsewhere[region]
 
     @property
     def layout(self) -> StorageLayout:
