@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,9 +42,11 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16)
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     elif spec.method == "lora" and bf16:
         kwargs[_dtype_keyword()] = torch.bfloat16  # frozen base weights in bf16; adapters stay fp32
+    else:
+        kwargs[_dtype_keyword()] = torch.float32  # trained weights: fp32 master copy, bf16 autocast on GPU
     model = AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
     if spec.method == "full":
         return model
@@ -62,7 +65,24 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
     return get_peft_model(model, config)
 
 
-def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps_per_epoch: int):
+def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
+    """On a GPU, whether the run fits only with gradient checkpointing (the same memory model as the estimate)."""
+    import torch
+
+    from ..estimate import memory_plan
+
+    gpu_gb = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 1e9
+    try:
+        fit = memory_plan(spec, gpu_gb)
+    except ConfigError:  # model size unknown to the estimator: train without
+        return False
+    if fit.checkpointing:
+        log(f"gradient checkpointing on: {fit.reason or 'the run does not fit in GPU memory without it'}")
+    return fit.checkpointing
+
+
+def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps_per_epoch: int,
+                   checkpointing: bool = False):
     from transformers import TrainingArguments
 
     hp = spec.hyperparameters
@@ -75,7 +95,8 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         logging_steps=max(1, total // 20), logging_first_step=True, save_strategy=every, save_total_limit=2,
         eval_strategy=every if paths.validation else "no", report_to="none", disable_tqdm=True, seed=hp.seed,
         data_seed=hp.seed, bf16=bf16, use_cpu=not cuda, remove_unused_columns=False, label_names=["labels"],
-        dataloader_num_workers=0,
+        dataloader_num_workers=0, gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
     )
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
@@ -142,7 +163,8 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
     hp = spec.hyperparameters
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
-    args, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step))
+    args, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
+                                       checkpointing=cuda and _needs_checkpointing(spec, log))
     progress, board = Progress(status, log), TensorBoard(paths.logs)
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("validation"),
                       data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1), processing_class=tokenizer,

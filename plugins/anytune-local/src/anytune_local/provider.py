@@ -193,6 +193,12 @@ class LocalProvider(Provider):
             raw = "cancelled" if cancelled else "lost"
         state = self.map_state(raw)
         message = ""
+        if raw == "training" and progress.get("total_steps"):
+            loss = progress.get("loss")
+            message = f"step {progress.get('step', 0)}/{progress['total_steps']}" + (
+                f" loss {loss:.3f}" if isinstance(loss, (int, float)) else "")
+        elif state is JobState.RUNNING:
+            message = raw
         if state is JobState.FAILED:
             message = progress.get("message") or _last_error(job) or (
                 f"exit code {ended['returncode']}" if ended else "the trainer process vanished without an exit code")
