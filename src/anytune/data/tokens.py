@@ -128,6 +128,14 @@ class _TemplateTokenizer:
         self.special = _special_tokens(folder)
         self.eos_token = self.special.get("eos_token")
         self._compiled = None
+        if self.chat_template:
+            try:
+                import jinja2  # noqa: F401
+            except ImportError:
+                from ..errors import DataError
+
+                raise DataError(f"{folder}: rendering the model's chat template to count tokens needs jinja2",
+                                hint="pip install jinja2") from None
 
     def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=False, **_):
         if self._compiled is None:
