@@ -125,6 +125,13 @@ def test_bad_input_exits_2_with_one_clear_message(tmp_path, tiny_model, tiny_dat
     assert "nope.json" in capsys.readouterr().err
 
 
+def test_unloadable_base_model_is_bad_input(tmp_path, tiny_data, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert _run(tmp_path, _spec_file(tmp_path, tmp_path / "no-such-model", "full"), {"train": tiny_data["train"]}) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the base model" in err and "no-such-model" in err and "Traceback" not in err
+
+
 def test_qlora_without_cuda_is_a_clear_error(tmp_path, tiny_model, tiny_data, capsys):
     assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "qlora"), {"train": tiny_data["train"]}) == 2
     assert "QLoRA needs a CUDA GPU" in capsys.readouterr().err

@@ -95,12 +95,14 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         logging_steps=max(1, total // 20), logging_first_step=True, save_strategy=every, save_total_limit=2,
         eval_strategy=every if paths.validation else "no", report_to="none", disable_tqdm=True, seed=hp.seed,
         data_seed=hp.seed, bf16=bf16, use_cpu=not cuda, remove_unused_columns=False, label_names=["labels"],
-        dataloader_num_workers=0, gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        dataloader_num_workers=0,
     )
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if checkpointing:  # renamed activation_checkpointing in transformers 5
+        name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+        kwargs.update({name: True, f"{name}_kwargs": {"use_reentrant": False}})
     if "warmup_ratio" in fields:  # transformers 4.x
         kwargs["warmup_ratio"] = hp.warmup_ratio
     else:  # transformers 5: a float below 1 is a ratio
@@ -146,7 +148,11 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
 
     resume, record = _resume_point(paths, spec)
     outputs.check_output_dir(paths.output, resuming=resume is not None)
-    tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
+    except (OSError, ValueError) as exc:  # no such folder, not a Hub id, offline, gated, ...
+        raise ConfigError(f"cannot load the base model {spec.base_model!r}: {exc}",
+                          ["base_model must be a local model folder or a Hugging Face model id"]) from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     max_len = spec.hyperparameters.max_seq_length
