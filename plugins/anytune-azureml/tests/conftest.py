@@ -18,7 +18,6 @@ from azml_azurite import KEY, Azurite, require_binary  # noqa: E402
 from azml_container import play  # noqa: E402
 
 from anytune.spec import JobSpec  # noqa: E402
-from anytune.testing.tiny_model import build_tiny_model, write_tiny_data  # noqa: E402
 
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 WORKSPACE = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-anytune", "workspace": "ws-anytune"}
@@ -91,32 +90,15 @@ def provider(make_provider):
     return make_provider()
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory) -> dict[str, Path]:
-    return write_tiny_data(tmp_path_factory.mktemp("data"))
-
-
-def make_spec(model: Path, data: dict[str, Path], **compute) -> JobSpec:
-    return JobSpec(name="support-bot", base_model=str(model),
-                   data={"train": str(data["train"]), "validation": str(data["validation"]), "test": str(data["test"])},
-                   method="lora", provider="azureml", compute=compute or {},
-                   hyperparameters={"epochs": 1, "batch_size": 8, "max_seq_length": 128, "learning_rate": 3e-2})
+@pytest.fixture
+def spec(tiny_spec) -> JobSpec:
+    return tiny_spec("azureml")
 
 
 @pytest.fixture
-def spec(tiny_model, tiny_data) -> JobSpec:
-    return make_spec(tiny_model, tiny_data)
-
-
-@pytest.fixture
-def spec_with(tiny_model, tiny_data):
+def spec_with(tiny_spec):
     """``spec_with(spot=True, gpu_count=2)``: the test spec with other compute settings."""
-    return lambda **compute: make_spec(tiny_model, tiny_data, **compute)
+    return lambda **compute: tiny_spec("azureml", **compute)
 
 
 @pytest.fixture

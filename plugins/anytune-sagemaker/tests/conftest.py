@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from anytune.spec import JobSpec
-from anytune.testing.tiny_model import build_tiny_model, write_tiny_data
 
 REGION = "us-east-1"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -81,32 +80,15 @@ def provider(options):
     return SageMakerProvider(options)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory) -> dict[str, Path]:
-    return write_tiny_data(tmp_path_factory.mktemp("data"))
-
-
-def make_spec(model: Path, data: dict[str, Path], **compute) -> JobSpec:
-    return JobSpec(name="support-bot", base_model=str(model),
-                   data={"train": str(data["train"]), "validation": str(data["validation"]), "test": str(data["test"])},
-                   method="lora", provider="sagemaker", compute=compute or {},
-                   hyperparameters={"epochs": 1, "batch_size": 8, "max_seq_length": 128, "learning_rate": 3e-2})
+@pytest.fixture
+def spec(tiny_spec) -> JobSpec:
+    return tiny_spec("sagemaker")
 
 
 @pytest.fixture
-def spec(tiny_model, tiny_data) -> JobSpec:
-    return make_spec(tiny_model, tiny_data)
-
-
-@pytest.fixture
-def spec_with(tiny_model, tiny_data):
+def spec_with(tiny_spec):
     """``spec_with(spot=True, max_hours=4)``: the test spec with other compute settings."""
-    return lambda **compute: make_spec(tiny_model, tiny_data, **compute)
+    return lambda **compute: tiny_spec("sagemaker", **compute)
 
 
 @pytest.fixture
