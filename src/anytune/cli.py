@@ -228,12 +228,13 @@ def jobs_cmd(limit: Annotated[int, typer.Option(help="How many, newest first.")]
     from .store import JobStore
 
     table = Table("id", "provider", "state", "created", "estimate", "actual", "error %")
+    table.columns[0].no_wrap = True
     for r in JobStore().list(limit):
         est = r.estimate
         actual = r.actual
-        table.add_row(r.id, r.provider, r.state, r.created_at.replace("T", " ")[:19],
+        table.add_row(r.id, r.provider, r.state, r.created_at.replace("T", " ")[5:16],
                       str(est.planned_total(r.spec.compute.spot)) if est else "",
-                      f"${float(actual['cost_usd']):.2f} / {actual['seconds']:.0f}s" if "cost_usd" in actual else "",
+                      f"${float(actual['cost_usd']):.2f}, {actual['seconds']:.0f}s" if "cost_usd" in actual else "",
                       f"{actual['error_pct']:+.1f}" if "error_pct" in actual else "")
     out.print(table)
 

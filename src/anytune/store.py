@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -137,8 +138,9 @@ class JobStore:
 
     @staticmethod
     def new_id(name: str) -> str:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
-        return f"{name[:32].lower()}-{stamp}-{uuid.uuid4().hex[:6]}".replace("_", "-").replace(".", "-")
+        """``<name>-<8 hex>``: short enough for every cloud's job-name limit with a prefix, and unique."""
+        slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40] or "job"
+        return f"{slug}-{uuid.uuid4().hex[:8]}"
 
     def create(self, *, id: str, name: str, provider: str, spec_json: str, spec_hash: str,
                state: str = PREPARING, **values: Any) -> JobRecord:
