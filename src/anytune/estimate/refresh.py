@@ -76,8 +76,11 @@ def _price(amount: Decimal, source: str, spot: Decimal | None = None) -> Price:
 
 
 def _aws(cat: CatalogFile, regions: list[str], endpoint: str | None) -> tuple[dict[Key, Price], list[str]]:
-    import boto3
-    import botocore.exceptions as bx
+    try:
+        import boto3
+        import botocore.exceptions as bx
+    except ImportError:
+        raise Offline("reading the AWS Price List API needs boto3 (pip install 'anytune[sagemaker]')") from None
 
     src = cat.refresh
     client = boto3.client("pricing", region_name="us-east-1", endpoint_url=endpoint)
