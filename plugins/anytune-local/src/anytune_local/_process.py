@@ -58,12 +58,16 @@ def alive(pid: int, job: Path) -> bool:
         return False
     except PermissionError:
         return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # Linux: guard against a recycled pid
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():  # Linux: a zombie is dead; a recycled pid belongs to someone else
         try:
-            return str(job / EXIT).encode() in cmdline.read_bytes()
-        except OSError:
+            if proc.joinpath("stat").read_text().rpartition(")")[2].split()[0] == "Z":
+                return False
+            cmdline = proc.joinpath("cmdline").read_bytes()
+        except (OSError, IndexError):
             return False
+        # Empty while the process is still inside execve (right after Popen returns): it is ours.
+        return not cmdline or str(job / EXIT).encode() in cmdline
     return True
 
 
