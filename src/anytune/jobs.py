@@ -177,7 +177,7 @@ def follow(job_id: str, *, store: JobStore | None = None, interval: float | None
     store = store or JobStore()
     rec = store.get(job_id)
     provider = provider_for(rec)
-    wait = interval if interval is not None else getattr(provider, "poll_interval", 5.0)
+    wait = interval if interval is not None else provider.poll_interval
     cursor = rec.log_cursor
     while True:
         rec, status = refresh(rec.id, store)

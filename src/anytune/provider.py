@@ -57,6 +57,10 @@ class Provider(ABC):
     STATE_MAP: ClassVar[Mapping[str, JobState]] = {}
     # Notes shown next to this provider in comparisons, e.g. "data leaves your network".
     notes: ClassVar[tuple[str, ...]] = ()
+    # The fewest training examples the provider accepts (the data pipeline checks it before any upload).
+    min_examples: ClassVar[int] = 1
+    # Seconds between status polls when following a job.
+    poll_interval: ClassVar[float] = 5.0
 
     def __init__(self, options: Mapping[str, Any] | ProviderOptions | None = None):
         self.options = self.parse_options(options)
