@@ -97,6 +97,15 @@ def test_lora_adapter_and_resume_from_checkpoint(tmp_path, tiny_model, tiny_data
 
 
 @pytest.mark.slow
+def test_eval_steps_evaluate_every_n_steps_and_each_epoch(tmp_path, tiny_model, tiny_data):
+    data = {k: tiny_data[k] for k in ("train", "validation")}
+    assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "full", eval_steps=3), data) == 0
+    metrics = json.loads((tmp_path / "out" / "model" / "metrics.json").read_text())
+    assert [e["step"] for e in metrics["eval"]] == [3, 6, 8, 9, 12, 15, 16]  # 8 steps per epoch
+    assert sorted(p.name for p in (tmp_path / "ckpt").glob("checkpoint-*")) == ["checkpoint-15", "checkpoint-16"]
+
+
+@pytest.mark.slow
 def test_checkpoints_of_another_job_are_refused(tmp_path, tiny_model, tiny_data, capsys):
     data = {"train": tiny_data["train"]}
     assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "full", epochs=1), data) == 0

@@ -61,3 +61,13 @@ class TensorBoard(TrainerCallback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class EpochEnd(TrainerCallback):
+    """With evaluation every N steps, still evaluate and checkpoint at the end of each epoch."""
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # Not again when this step was already evaluated/saved (a multiple of N, or the last step).
+        evaluated = any(e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history[-3:])
+        control.should_evaluate = not evaluated and str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
+        control.should_save = not (Path(args.output_dir) / f"checkpoint-{state.global_step}").exists()

@@ -133,7 +133,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     from transformers import AutoTokenizer, PrinterCallback, Trainer
     from transformers.utils import logging as hf_logging
 
-    from .callbacks import Progress, TensorBoard
+    from .callbacks import EpochEnd, Progress, TensorBoard
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_warning()
@@ -174,7 +174,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     progress, board = Progress(status, log), TensorBoard(paths.logs)
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("validation"),
                       data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1), processing_class=tokenizer,
-                      callbacks=[progress, board])
+                      callbacks=[progress, board] + ([EpochEnd()] if hp.eval_steps else []))
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
     main = trainer.is_world_process_zero()
 
