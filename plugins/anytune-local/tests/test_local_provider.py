@@ -133,6 +133,16 @@ def test_a_failing_trainer_is_failed_with_its_error(tmp_path, make_job):
     assert "no-such-model" in status.message
 
 
+def test_compute_max_hours_stops_the_trainer(make_job):
+    spec, prepared = make_job()
+    spec = spec.model_copy(update={"compute": spec.compute.model_copy(update={"max_hours": 0.0003})})  # ~1 s
+    provider = LocalProvider()
+    handle = provider.launch(spec, provider.upload(spec, prepared), "job-t")
+    status = _wait(provider, handle, lambda s: s.state.terminal, timeout=60)
+    assert status.state is JobState.FAILED and "compute.max_hours" in status.message, status
+    assert any("longer than" in line for line in provider.logs(handle).lines)
+
+
 def test_killed_runner_is_lost_not_running(tmp_path, make_job):
     """A job whose process vanished without an exit code (SIGKILL, reboot) is failed, not running forever."""
     spec, prepared = make_job()

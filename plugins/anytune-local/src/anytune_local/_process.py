@@ -5,7 +5,7 @@
         spec.json        the job spec the trainer reads
         trainer.log      the trainer's stdout and stderr
         status.json      progress, kept fresh by the trainer
-        exit.json        {"returncode": N, "ended_at": T}, written by _runner when the trainer ends
+        exit.json        {"returncode": N, "ended_at": T, "timed_out": B}, written by _runner when the trainer ends
         cancelled        present once a cancel was asked for
         output/  checkpoints/  tensorboard/
 """
@@ -28,9 +28,10 @@ LOG = "trainer.log"
 CANCELLED = "cancelled"
 
 
-def start(job: Path, trainer_args: list[str], *, python: str, env: dict[str, str]) -> int:
+def start(job: Path, trainer_args: list[str], *, python: str, env: dict[str, str], max_seconds: float) -> int:
     """Start ``python -m anytune.trainer ARGS`` under the runner, in its own session; returns its pid."""
-    command = [python, _runner.__file__, str(job / EXIT), "--", python, "-m", "anytune.trainer", *trainer_args]
+    command = [python, _runner.__file__, str(job / EXIT), str(max_seconds), "--",
+               python, "-m", "anytune.trainer", *trainer_args]
     with open(job / LOG, "ab") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, close_fds=True)

@@ -163,7 +163,8 @@ class LocalProvider(Provider):
         if self.options.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         try:
-            pid = _process.start(job, self._trainer_args(job, data), python=self.python, env=env)
+            pid = _process.start(job, self._trainer_args(job, data), python=self.python, env=env,
+                                 max_seconds=spec.compute.max_hours * 3600)
         except OSError as exc:
             (job / "launch.lock").unlink(missing_ok=True)
             raise ProviderError(f"cannot start {self.python}: {exc.strerror or exc}", provider=self.name,
@@ -200,7 +201,8 @@ class LocalProvider(Provider):
         elif state is JobState.RUNNING:
             message = raw
         if state is JobState.FAILED:
-            message = progress.get("message") or _last_error(job) or (
+            message = ("stopped: it ran longer than compute.max_hours" if ended and ended.get("timed_out") else
+                       progress.get("message") or _last_error(job)) or (
                 f"exit code {ended['returncode']}" if ended else "the trainer process vanished without an exit code")
         metrics = {k: float(progress[k]) for k in ("step", "total_steps", "epoch", "loss", "eval_loss")
                    if isinstance(progress.get(k), (int, float))}
