@@ -71,6 +71,19 @@ def test_bad_specs(tmp_path, text, fragment):
     assert fragment in str(info.value)
 
 
+def test_relative_paths_become_absolute_from_the_job_file_or_the_current_dir(tmp_path, monkeypatch):
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    job = tmp_path / "jobs" / "job.yaml"
+    job.write_text("name: n\nbase_model: org/model\ndata: {train: data/t.jsonl}\n")
+    spec = load_spec("jobs/job.yaml")
+    assert spec.data.train == str(tmp_path / "data" / "t.jsonl")
+    assert spec.base_model == "org/model"
+    assert spec.output_dir == str(tmp_path / "runs" / "{name}" / "{job_id}")
+
+
 def test_missing_job_file(tmp_path):
     with pytest.raises(ConfigError, match="job file not found"):
         load_spec(tmp_path / "nope.yaml")

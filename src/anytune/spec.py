@@ -223,10 +223,14 @@ def load_spec(path: str | Path) -> JobSpec:
 
 def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
     def fix(value: str) -> str:
+        """Absolute path of an existing file or folder: next to the job file first, else from the current
+        directory; anything else (a hub id, a file that does not exist) is left for later checks to judge."""
         if value in ("auto", "none") or Path(value).is_absolute():
             return value
-        candidate = base / value
-        return str(candidate) if candidate.exists() else value
+        for candidate in (base / value, Path(value)):
+            if candidate.exists():
+                return str(candidate.absolute())
+        return value
 
     data = spec.data.model_copy(update={k: fix(getattr(spec.data, k)) for k in ("train", "validation", "test")})
     # The output dir is relative to where the user runs anytune, fixed now so later processes agree.

@@ -46,6 +46,7 @@ class LocalProvider(Provider):
     capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.DOWNLOAD_WEIGHTS, Capability.FULL,
                               Capability.LORA, Capability.QLORA, Capability.MULTI_GPU})
     Options = LocalOptions
+    poll_interval = 1.0  # a local status read is a file read
     STATE_MAP = {
         "starting": JobState.QUEUED, "loading": JobState.RUNNING, "evaluating": JobState.RUNNING,
         "training": JobState.RUNNING, "saving": JobState.RUNNING, "cancelling": JobState.STOPPING,
