@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from anytune import jobs
 from anytune.cli import app
-from anytune.errors import BudgetExceeded, ConfigError, DataError
+from anytune.errors import BudgetExceeded, DataError
 from anytune.spec import JobSpec
 from anytune.store import JobStore
 from anytune.testing import fake
