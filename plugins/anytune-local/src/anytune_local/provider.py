@@ -247,10 +247,7 @@ class LocalProvider(Provider):
         shutil.copy2(src / MANIFEST, dest / MANIFEST)
         files = verify_manifest(dest)
         kind = "adapter" if (dest / "adapter_config.json").exists() else "full"
-        notes = ()
-        if "eval_loss_before" in status.metrics and "eval_loss_after" in status.metrics:
-            notes = (f"eval loss {status.metrics['eval_loss_before']:.4f} -> {status.metrics['eval_loss_after']:.4f}",)
-        return ModelArtifact(kind=kind, path=str(dest), files=files, notes=notes)
+        return ModelArtifact(kind=kind, path=str(dest), files=files)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
