@@ -43,7 +43,7 @@ class ProviderOptions(BaseModel):
     """Base of each provider's own options schema (``provider_options.<name>`` in the spec).
     Unknown keys are rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Provider(ABC):

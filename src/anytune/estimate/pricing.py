@@ -29,7 +29,7 @@ GLOBAL = "global"  # the region key of a price that does not depend on region (O
 
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Price(_Entry):
