@@ -93,6 +93,15 @@ def google_env(tmp_path, monkeypatch, gcs_emulator, vertex, service_key):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     for name in ("GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT"):
         monkeypatch.delenv(name, raising=False)
+    # google-auth looks up a service account's "regional access boundary" at iamcredentials.googleapis.com
+    # in a background thread after each token refresh. That host is not a stand-in and must never be
+    # called from tests (it also raced the scripted token responses). It is Google-side policy that
+    # anytune does not use, so the lookup is switched off here; every request anytune makes still goes
+    # through the real SDKs to the stand-ins.
+    from google.auth import credentials as google_credentials
+
+    monkeypatch.setattr(google_credentials.CredentialsWithRegionalAccessBoundary,
+                        "_is_regional_access_boundary_lookup_required", lambda self: False)
 
 
 def storage_client():
