@@ -25,20 +25,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DataError
+from .formats import shape_of
 
 ROLES = ("system", "user", "assistant")
 
 
 def detect_format(record: dict[str, Any]) -> str:
-    if "messages" in record:
-        return "chat"
-    if "chosen" in record and "rejected" in record:
-        return "preference"
-    if "prompt" in record and "completion" in record:
-        return "prompt_completion"
-    if "text" in record:
-        return "text"
-    raise DataError(f"record has none of the canonical keys (messages, prompt/completion, text): {sorted(record)}")
+    """The canonical format of a prepared record (the data pipeline wrote it; anything else is a bug upstream)."""
+    fmt = shape_of(record)
+    if fmt not in ("chat", "preference", "prompt_completion", "text"):
+        raise DataError(f"record has none of the canonical keys (messages, prompt/completion, text): {sorted(record)}")
+    return fmt
 
 
 def has_chat_template(tokenizer) -> bool:
