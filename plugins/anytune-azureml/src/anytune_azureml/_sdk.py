@@ -9,27 +9,21 @@ their local control plane). Retries belong to azure-core's RetryPolicy, configur
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from types import ModuleType
 from typing import Any
 
 from anytune.cloud.retry import RetryPolicy
-from anytune.errors import ProviderUnavailable
+from anytune.cloud.sdk import require as _require
 
 from ._errors import PROVIDER, translate
 
-INSTALL_HINT = "pip install 'anytune[azureml]'"
 MFE_OVERRIDE = "AZUREML_DEV_URL_MFE"
 
 
 def require(module: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ProviderUnavailable(f"{module} cannot be imported ({exc}); install it with: {INSTALL_HINT}",
-                                  provider=PROVIDER, operation="import", retryable=False) from exc
+    return _require(module, provider=PROVIDER)
 
 
 def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:

@@ -3,26 +3,20 @@ imported the first time a verb needs it, with an install hint when it is missing
 
 from __future__ import annotations
 
-import importlib
 import threading
 from functools import cached_property
 from types import ModuleType
 from typing import Any
 
 from anytune.cloud.retry import DEFAULT, RetryPolicy
-from anytune.errors import ConfigError, ProviderUnavailable
+from anytune.cloud.sdk import require as _require
+from anytune.errors import ConfigError
 
 from ._errors import translate
 
-INSTALL_HINT = "pip install 'anytune[sagemaker]'"
-
 
 def require(module: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ProviderUnavailable(f"{module} cannot be imported ({exc}); install it with: {INSTALL_HINT}",
-                                  provider="sagemaker", operation="import", retryable=False) from exc
+    return _require(module, provider="sagemaker")
 
 
 def botocore_config(policy: RetryPolicy) -> Any:

@@ -10,7 +10,6 @@ it, e.g. with a local stand-in); Cloud Storage honours ``STORAGE_EMULATOR_HOST``
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import threading
 from functools import cached_property
@@ -18,21 +17,17 @@ from types import ModuleType
 from typing import Any
 
 from anytune.cloud.retry import DEFAULT, RetryPolicy
-from anytune.errors import ConfigError, ProviderUnavailable
+from anytune.cloud.sdk import require as _require
+from anytune.errors import ConfigError
 
 from ._errors import PROVIDER, is_rejected, is_transient, translate
 
-INSTALL_HINT = "pip install 'anytune[vertex]'"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 LOGGING_ENDPOINT = "https://logging.googleapis.com"
 
 
 def require(module: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ProviderUnavailable(f"{module} cannot be imported ({exc}); install it with: {INSTALL_HINT}",
-                                  provider=PROVIDER, operation="import", retryable=False) from exc
+    return _require(module, provider=PROVIDER)
 
 
 def retry(policy: RetryPolicy, *, create: bool = False) -> Any:
