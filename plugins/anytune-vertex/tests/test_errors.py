@@ -120,7 +120,9 @@ def test_create_refused_for_quota_or_capacity(reason, expected, provider, spec, 
 
 def test_refused_credentials_are_an_auth_error_and_check_says_so(provider, spec, prepared, vertex):
     """Cloud Storage trades the key for an OAuth token at the token endpoint: refused there."""
-    vertex.script(r"^POST /token$", [(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})] * 3)
+    # Every token request in this test is refused: the splits upload in parallel threads that each refresh a
+    # token, so a short script could be used up before check() asks (the stand-in is new for each test).
+    vertex.script(r"^POST /token$", [(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})] * 50)
     with pytest.raises(errors.AuthError, match="invalid_grant"):
         provider.upload(spec, prepared)
     ready = provider.check(spec)
