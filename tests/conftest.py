@@ -1,3 +1,5 @@
+import textwrap
+
 import pytest
 
 from anytune import registry
@@ -25,3 +27,33 @@ def with_fake():
     yield reg
     fake.reset()
     registry.reset()
+
+
+_PROVIDER_MODULE = """
+from anytune import hookimpl
+@hookimpl
+def anytune_register_providers(register):
+    register("{name}", "{module}:Prov")
+
+from anytune.testing.fake import FakeProvider
+class Prov(FakeProvider):
+    name = "{name}"
+    description = "from {module}"
+"""
+
+
+def _make_dist(root, dist, module, body=None, *, provider=None, entry_points=None):
+    """Install a minimal distribution (dist-info + one module) into ``root``, the way pip lays one out.
+    ``provider``: the module registers a fake provider of that name; else ``body`` is the module's source.
+    ``entry_points``: the entry_points.txt text; default: the module in the ``anytune`` group."""
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points or f"[anytune]\n{dist} = {module}\n")
+    source = _PROVIDER_MODULE.format(name=provider, module=module) if provider else textwrap.dedent(body)
+    (root / f"{module}.py").write_text(source)
+
+
+@pytest.fixture
+def make_dist():
+    return _make_dist

@@ -4,35 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from anytune import registry
 from anytune.errors import PluginError
 from anytune.testing.imports import run_blocking
-
-
-def make_dist(root, dist, module, body, ep_name=None):
-    """Install a minimal distribution (dist-info + module) into ``root``, the way pip lays one out."""
-    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[anytune]\n{ep_name or dist} = {module}\n")
-    (root / f"{module}.py").write_text(textwrap.dedent(body))
-
-
-GOOD = """
-from anytune import hookimpl
-@hookimpl
-def anytune_register_providers(register):
-    register("{name}", "{module}:Prov")
-
-from anytune.testing.fake import FakeProvider
-class Prov(FakeProvider):
-    name = "{name}"
-    description = "from {module}"
-"""
 
 
 def load_in_subprocess(root):
@@ -54,8 +31,8 @@ print(json.dumps(out))
     return json.loads(proc.stdout)
 
 
-def test_broken_plugins_and_duplicates_do_not_stop_the_others(tmp_path):
-    make_dist(tmp_path, "good-one", "good_one", GOOD.format(name="alpha", module="good_one"))
+def test_broken_plugins_and_duplicates_do_not_stop_the_others(tmp_path, make_dist):
+    make_dist(tmp_path, "good-one", "good_one", provider="alpha")
     make_dist(tmp_path, "broken-import", "broken_import", "import no_such_module_xyz\n")
     make_dist(tmp_path, "broken-hook", "broken_hook", """
         from anytune import hookimpl
@@ -63,8 +40,8 @@ def test_broken_plugins_and_duplicates_do_not_stop_the_others(tmp_path):
         def anytune_register_providers(register):
             raise RuntimeError("boom in register")
     """)
-    make_dist(tmp_path, "dup-a", "dup_a", GOOD.format(name="dup", module="dup_a"))
-    make_dist(tmp_path, "dup-b", "dup_b", GOOD.format(name="dup", module="dup_b"))
+    make_dist(tmp_path, "dup-a", "dup_a", provider="dup")
+    make_dist(tmp_path, "dup-b", "dup_b", provider="dup")
     out = load_in_subprocess(tmp_path)
     assert "alpha" in out["names"] and out["dists"]["alpha"] == "good-one"
     problems = "\n".join(out["problems"])

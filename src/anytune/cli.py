@@ -1,6 +1,9 @@
-"""The `anytune` command line. Exit codes: 0 ok, 2 bad input, 1 job or provider failure."""
+"""The `anytune` command line. Exit codes: 0 ok, 2 bad input, 1 job or provider failure.
 
-from __future__ import annotations
+The cli modules do not use ``from __future__ import annotations``: typer reads every command's
+signature at each start, and string annotations made that three times slower (compiled and evaluated twice).
+"""
+
 
 import json
 import sys
@@ -309,6 +312,11 @@ _mount()
 
 
 def main() -> None:
+    import gc
+
+    from .entry_points import skip_pydantic_plugin_scan
+
+    skip_pydantic_plugin_scan()
     try:
         app()
     except AnytuneError as exc:
@@ -320,6 +328,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted (a submitted job keeps running; `anytune cancel` stops it)")
         sys.exit(130)
+    finally:
+        # The process is about to end: spare the interpreter's exit-time collection a walk over every
+        # object the imports made (50 of 450 ms in `anytune compare`). atexit handlers still run.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Mounted by anytune.cli:
 Errors are anytune.errors exceptions; anytune.cli.main turns them into a message and exit code.
 """
 
-from __future__ import annotations
 
 import json
 import subprocess

@@ -4,7 +4,6 @@ Mounted by the main CLI with ``app.add_typer(cli_data.app, name="data")``. Exit 
 data or bad options. A readable report with a summary table, or the same content as JSON (``--json``).
 """
 
-from __future__ import annotations
 
 import json
 from pathlib import Path

@@ -1,6 +1,5 @@
 """`anytune profile`: import settings from `terraform output -json`, show them (secrets masked), list profiles."""
 
-from __future__ import annotations
 
 import sys
 from collections.abc import Callable

@@ -3,7 +3,6 @@
 Light to import: FastAPI and uvicorn load only when the command runs.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

@@ -8,13 +8,12 @@ when a provider is asked for by name.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata as md
 import threading
 from dataclasses import dataclass, field
 
 import pluggy
 
-from . import hookspecs
+from . import entry_points, hookspecs
 from .errors import PluginError
 
 ENTRY_POINT_GROUP = "anytune"
@@ -75,11 +74,6 @@ _lock = threading.Lock()
 _registry: Registry | None = None
 
 
-def _dist_name(ep: md.EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    return dist.metadata["Name"] if dist is not None else ep.value.split(":")[0]
-
-
 def load(extra_plugins: tuple[object, ...] = ()) -> Registry:
     """Discover plugins and collect their registrations."""
     reg = Registry()
@@ -87,8 +81,8 @@ def load(extra_plugins: tuple[object, ...] = ()) -> Registry:
     pm.add_hookspecs(hookspecs)
     reg.manager = pm
     sources: list[tuple[object, str, str]] = []
-    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-        dist = _dist_name(ep)
+    for ep in entry_points.group(ENTRY_POINT_GROUP):
+        dist = ep.dist
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not stop the others

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.metadata as md
 import importlib.util
 import io
 import tarfile
@@ -53,6 +52,8 @@ class Bundle:
 def trainer_requirements(dist: str = "anytune", extras: tuple[str, ...] = ("train",)) -> tuple[str, ...]:
     """anytune's dependencies plus those of ``extras``, read from its installed metadata, minus
     :data:`CONTAINER_PROVIDED`. Markers are evaluated here (they only name extras) and dropped."""
+    import importlib.metadata as md
+
     from packaging.requirements import Requirement
 
     try:

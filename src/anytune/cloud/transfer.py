@@ -11,17 +11,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:  # rich.progress loads when a bar is drawn: provider modules import this one
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 class ByteCounter:
@@ -41,6 +35,16 @@ class ByteCounter:
 
 @contextmanager
 def transfer_progress(description: str, total_bytes: int, *, console: Console | None = None) -> Iterator[ByteCounter]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     console = console or Console(stderr=True)
     if not console.is_terminal or total_bytes <= 0:
         yield ByteCounter()

@@ -33,7 +33,6 @@ from anytune import paths
 from anytune.artifacts import describe_files
 from anytune.errors import JobFailed, JobNotReady, NotFound
 from anytune.provider import Capability, Provider, ProviderOptions
-from anytune.store import JobStore
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
 
 from . import _sdk
@@ -190,6 +189,8 @@ class OpenAIProvider(Provider):
         return est.model_copy(update={"assumptions": est.assumptions + ((why,) if why else ())}) if why else est
 
     def upload(self, spec, data) -> DataRef:
+        from anytune.store import JobStore
+
         from . import _data
 
         model, _ = self.model_for(spec)
