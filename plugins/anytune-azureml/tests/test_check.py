@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+from anytune_azureml.provider import AzureMLProvider
+
+from anytune.errors import ConfigError
+
 AMLCOMPUTE = {"computeType": "AmlCompute", "computeLocation": "eastus", "provisioningState": "Succeeded",
               "properties": {"vmSize": "Standard_NC24ads_A100_v4", "vmPriority": "Dedicated",
                              "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 2}}}
@@ -55,3 +60,11 @@ def test_without_any_credential_it_says_what_to_do(options, spec, monkeypatch):
     monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
     result = AzureMLProvider(options).check(spec)
     assert not result.ready and "az login" in result.reason
+
+
+def test_resource_group_names_follow_azure_rules():
+    for good in ("rg-ml_1", "Équipe.(prod)", "r" * 90):
+        assert AzureMLProvider({"resource_group": good}).options.resource_group == good
+    for bad in ("r" * 91, "has space", "slash/rg", ""):
+        with pytest.raises(ConfigError, match="resource_group"):
+            AzureMLProvider({"resource_group": bad})
