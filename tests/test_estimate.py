@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from anytune.errors import ConfigError
-from anytune.estimate import Fit, load_catalog, memory_plan, plan_gpu, plan_local
-from anytune.estimate import pricing as pricing_mod
-from anytune.estimate.hardware import normalize_gpu
-from anytune.estimate.model_size import from_config, model_size
-from anytune.estimate.workload import GB, flops_per_token, memory_per_gpu, usable_bytes
+from anytune.estimation import Fit, load_catalog, memory_plan, plan_gpu, plan_local
+from anytune.estimation import pricing as pricing_mod
+from anytune.estimation.hardware import normalize_gpu
+from anytune.estimation.model_size import from_config, model_size
+from anytune.estimation.workload import GB, flops_per_token, memory_per_gpu, usable_bytes
 from anytune.spec import parse_spec
 from anytune.types import DataStats, SplitStats
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from anytune import cli_cost
 from anytune.errors import ConfigError
-from anytune.estimate import plan_local
-from anytune.estimate.calibration import calibration_path, load_all
-from anytune.estimate.model_size import model_size
-from anytune.estimate.workload import flops_per_token
+from anytune.estimation import plan_local
+from anytune.estimation.calibration import calibration_path, load_all
+from anytune.estimation.model_size import model_size
+from anytune.estimation.workload import flops_per_token
 from anytune.spec import parse_spec
 from anytune.types import DataStats, SplitStats
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from anytune.errors import DataError
-from anytune.estimate import load_catalog, openai_billed_tokens, openai_default_epochs, plan_tokens
-from anytune.estimate import pricing as pricing_mod
+from anytune.estimation import load_catalog, openai_billed_tokens, openai_default_epochs, plan_tokens
+from anytune.estimation import pricing as pricing_mod
 from anytune.spec import parse_spec
 from anytune.types import DataStats, SplitStats
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from anytune import cli_cost
 from anytune.errors import ConfigError
-from anytune.estimate import catalogs as catalogs_mod
-from anytune.estimate import load_catalog, plan_gpu
-from anytune.estimate import pricing as pricing_mod
+from anytune.estimation import catalogs as catalogs_mod
+from anytune.estimation import load_catalog, plan_gpu
+from anytune.estimation import pricing as pricing_mod
 from anytune.spec import parse_spec
 from anytune.types import DataStats, SplitStats
 

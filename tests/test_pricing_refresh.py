@@ -16,10 +16,10 @@ import typer
 from typer.testing import CliRunner
 
 from anytune import cli_cost
-from anytune.estimate import catalogs as catalogs_mod
-from anytune.estimate import load_catalog
-from anytune.estimate import pricing as pricing_mod
-from anytune.estimate.refresh import refresh
+from anytune.estimation import catalogs as catalogs_mod
+from anytune.estimation import load_catalog
+from anytune.estimation import pricing as pricing_mod
+from anytune.estimation.refresh import refresh
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "pricing"

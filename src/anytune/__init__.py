@@ -8,10 +8,6 @@ The public facade. Light to import: no torch, transformers or cloud SDK is loade
     job.wait(); job.retrieve()
 """
 
-# Load the submodules named like the facade functions first: a submodule loaded later would rebind
-# anytune.compare / anytune.estimate to itself, over the functions imported from .api below.
-from . import compare as _compare_module  # noqa: F401, I001
-from . import estimate as _estimate_package  # noqa: F401
 from .api import Job, compare, estimate, run, submit
 from .errors import (
     AnytuneError,

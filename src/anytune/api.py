@@ -87,7 +87,7 @@ def estimate(spec: JobSpec | str | Path, *, provider: str | None = None, profile
 
 
 def compare(spec: JobSpec | str | Path, **kwargs: Any):
-    """Estimates for every installed provider, cheapest first (see anytune.compare)."""
-    from .compare import compare as _compare
+    """Estimates for every installed provider, cheapest first (see anytune.comparison)."""
+    from .comparison import compare as _compare
 
     return _compare(_spec(spec), **kwargs)

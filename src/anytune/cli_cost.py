@@ -34,8 +34,8 @@ def compare_cmd(
 ):
     """Compare cost, time and fit across every installed provider, cheapest first. Reads only price
     catalogs: no cloud is contacted and no cloud SDK is loaded."""
-    from .compare import bars, compare, footnotes, table
-    from .compare import plot as plot_png
+    from .comparison import bars, compare, footnotes, table
+    from .comparison import plot as plot_png
     from .spec import load_spec
 
     spec = load_spec(job)
@@ -59,7 +59,7 @@ def compare_cmd(
 
 
 def _installed_catalogs(only: str | None) -> dict[str, Path | None]:
-    from .estimate.catalogs import installed_catalogs
+    from .estimation.catalogs import installed_catalogs
 
     found = installed_catalogs()
     if only is not None:
@@ -75,7 +75,7 @@ def pricing_show(
     region: Annotated[str | None, typer.Option("--region", help="Prices for this region (default: each catalog's).")] = None,
 ):
     """Print the price catalogs with each price's date, confidence and source."""
-    from .estimate.catalogs import catalog_table
+    from .estimation.catalogs import catalog_table
 
     for name, path in _installed_catalogs(provider).items():
         if path is None:
@@ -98,7 +98,7 @@ def pricing_refresh(
 ):
     """Read current prices from the public price APIs into <ANYTUNE_HOME>/pricing/. Offline, the shipped
     snapshot stays in use and this says how old it is."""
-    from .estimate.refresh import refresh
+    from .estimation.refresh import refresh
 
     ok = 0
     for name, path in _installed_catalogs(provider).items():
@@ -136,8 +136,8 @@ def calibrate_cmd(
     gpu_count: Annotated[int | None, typer.Option("--gpu-count", min=1)] = None,
 ):
     """Record a local run's measured tokens/s; later local estimates use it instead of the assumed MFU."""
-    from .estimate.calibration import from_metrics as make
-    from .estimate.calibration import record
+    from .estimation.calibration import from_metrics as make
+    from .estimation.calibration import record
 
     path = from_metrics or _latest_metrics()
     if path is None:

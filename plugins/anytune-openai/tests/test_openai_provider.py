@@ -4,7 +4,6 @@ against the SDK's own request type), data conversion and OpenAI's data rules."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 from decimal import Decimal
 from types import SimpleNamespace
@@ -72,7 +71,7 @@ def test_check(monkeypatch):
 
 def test_check_after_openai_stops_new_jobs(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    pricing = importlib.import_module("anytune.estimate.pricing")  # (anytune.estimate is also a facade function)
+    from anytune.estimation import pricing
     monkeypatch.setattr(pricing, "today", lambda: dt.date(2027, 2, 1))
     result = OpenAIProvider({}).check(spec_for())
     assert not result.ready and "stops accepting new fine-tuning jobs" in result.reason

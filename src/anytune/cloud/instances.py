@@ -1,5 +1,5 @@
 """Which priced instance a cloud job runs on, for providers whose catalog lists instances (SageMaker,
-Azure ML): the one the user fixed, else the cheapest that fits, as :func:`anytune.estimate.plan_gpu` plans it.
+Azure ML): the one the user fixed, else the cheapest that fits, as :func:`anytune.estimation.plan_gpu` plans it.
 
     est = estimate_instances(spec, stats, pricing_path, provider="azureml", region=None,
                              instance_type=options.instance_type, option="provider_options.azureml.instance_type")
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def estimate_instances(spec: JobSpec, stats: DataStats, pricing: Path, *, provider: str, region: str | None,
                        instance_type: str | None, option: str, notes: Iterable[str] = ()) -> CostEstimate:
     """``plan_gpu`` over the provider's catalog, or over the one instance ``instance_type`` names."""
-    from ..estimate import load_catalog, plan_gpu
+    from ..estimation import load_catalog, plan_gpu
 
     catalog = load_catalog(pricing, provider=provider, region=region)
     notes = list(notes)

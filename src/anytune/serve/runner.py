@@ -35,7 +35,7 @@ log = logging.getLogger("anytune.serve")
 
 
 def resolve_hyperparameters(hp: dict[str, Any], examples: int, config: ServeConfig) -> dict[str, Any]:
-    from ..estimate import openai_default_epochs
+    from ..estimation import openai_default_epochs
 
     epochs = hp.get("n_epochs", "auto")
     batch = hp.get("batch_size", "auto")

@@ -69,7 +69,7 @@ def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
     """On a GPU, whether the run fits only with gradient checkpointing (the same memory model as the estimate)."""
     import torch
 
-    from ..estimate import memory_plan
+    from ..estimation import memory_plan
 
     gpu_gb = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 1e9
     try:

@@ -115,7 +115,7 @@ class LocalProvider(Provider):
         return Readiness(ready=True, reason=f"trains on {details['device']}", details=details)
 
     def estimate(self, spec, stats):
-        from anytune.estimate import plan_local
+        from anytune.estimation import plan_local
 
         gpus = self._gpus()
         notes = ("multi-GPU runs use accelerate, one process per visible GPU",) if len(gpus) > 1 else ()

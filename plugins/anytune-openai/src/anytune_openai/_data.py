@@ -65,7 +65,7 @@ def convert(spec, prepared, out_dir: Path, *, model: str | None = None, catalog=
 
 
 def _check_lengths(records: list[dict], model: str, catalog, spec, source: str) -> int:
-    from anytune.estimate import openai_billed_tokens
+    from anytune.estimation import openai_billed_tokens
 
     billed = openai_billed_tokens(records, model, epochs=1, catalog=catalog)
     if billed.truncated and spec.data.too_long == "fail":

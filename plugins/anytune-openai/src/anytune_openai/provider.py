@@ -117,7 +117,7 @@ class OpenAIProvider(Provider):
 
     @cached_property
     def catalog(self):
-        from anytune.estimate import load_catalog
+        from anytune.estimation import load_catalog
 
         return load_catalog(PRICING, provider=self.name)
 
@@ -135,7 +135,7 @@ class OpenAIProvider(Provider):
     def _priced_catalog(self, model: str, spec):
         """The shipped catalog, plus this model at the configured price (or at an unknown, zero price on a
         custom endpoint); OpenAI's retirement dates apply to OpenAI's own API only."""
-        from anytune.estimate.pricing import Price, TokenModel
+        from anytune.estimation.pricing import Price, TokenModel
 
         cat = self.catalog
         data = cat.data
@@ -161,7 +161,7 @@ class OpenAIProvider(Provider):
     # --- verbs ------------------------------------------------------------------------------------
 
     def check(self, spec) -> Readiness:
-        from anytune.estimate import pricing
+        from anytune.estimation import pricing
 
         if not _sdk.available():
             return Readiness(ready=False, reason=f"the openai package is not installed; {_sdk.INSTALL_HINT}")
@@ -181,7 +181,7 @@ class OpenAIProvider(Provider):
         return Readiness(ready=True, reason=f"{model} at {self.endpoint}", details={"model": model})
 
     def estimate(self, spec, stats):
-        from anytune.estimate import plan_tokens
+        from anytune.estimation import plan_tokens
 
         model, why = self.model_for(spec)
         est = plan_tokens(spec.model_copy(update={"base_model": model}), stats, self._priced_catalog(model, spec),

@@ -198,7 +198,7 @@ class VertexProvider(Provider):
 
     @cached_property
     def catalog(self):
-        from anytune.estimate import load_catalog
+        from anytune.estimation import load_catalog
 
         return load_catalog(PRICING, provider=self.name, region=self.options.location)
 

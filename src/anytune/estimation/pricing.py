@@ -100,7 +100,7 @@ class Sunset(_Entry):
 
 
 class RefreshSource(_Entry):
-    """Where ``anytune pricing refresh`` reads current prices (see anytune.estimate.refresh)."""
+    """Where ``anytune pricing refresh`` reads current prices (see anytune.estimation.refresh)."""
 
     api: Literal["aws-price-list", "azure-retail-prices", "gcp-cloud-billing"]
     service: str = Field("", description="AWS ServiceCode, or the GCP billing service ('services/<id>').")

@@ -5,7 +5,7 @@ Which API a catalog refreshes from is catalog data (its ``refresh`` section), no
 - ``azure-retail-prices``: the Azure Retail Prices REST API (no authentication);
 - ``gcp-cloud-billing``: the Cloud Billing Catalog API (needs an API key; accelerators only).
 The result is written to ``<ANYTUNE_HOME>/pricing/<provider>.json`` (the shipped snapshot is never
-modified); :func:`~anytune.estimate.pricing.load_catalog` uses it while it is the newer. When an API cannot
+modified); :func:`~anytune.estimation.pricing.load_catalog` uses it while it is the newer. When an API cannot
 be reached, nothing is written and the result says how old the snapshot in use is.
 """
 

@@ -120,9 +120,9 @@ def estimate_all(spec: JobSpec, stats: DataStats, *, providers: Iterable[str] | 
 def compare(spec: JobSpec, *, stats: DataStats | None = None, providers: Iterable[str] | None = None,
             profile: str | None = None) -> Comparison:
     """Estimates for every installed provider, cheapest first. ``stats`` default: the data's statistics,
-    from the cache or by preparing the data once (see anytune.estimate.stats)."""
+    from the cache or by preparing the data once (see anytune.estimation.stats)."""
     if stats is None:
-        from .estimate.stats import stats_for
+        from .estimation.stats import stats_for
 
         stats = stats_for(spec)
     return Comparison(spec, stats, estimate_all(spec, stats, providers=providers, profile=_profile(profile)))
