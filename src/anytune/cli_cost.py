@@ -32,8 +32,9 @@ def compare_cmd(
     providers: Annotated[str | None, typer.Option("--providers", help="Only these (comma-separated).")] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="Settings profile (see `anytune profile`).")] = None,
 ):
-    """Compare cost, time and fit across every installed provider, cheapest first. Reads only price
-    catalogs: no cloud is contacted and no cloud SDK is loaded."""
+    """Compare cost, time and fit across every installed provider, cheapest first.
+
+    Reads only price catalogs: no cloud is contacted and no cloud SDK is loaded."""
     from .comparison import bars, compare, footnotes, table
     from .comparison import plot as plot_png
     from .spec import load_spec
