@@ -3,7 +3,7 @@
 Each measurement is a new process (cold interpreter). The two commands run interleaved, after one
 warm-up each (which writes bytecode caches and fills the OS file cache, as any second use would), and
 the medians are compared. The first `compare` in a fresh ANYTUNE_HOME also prepares the data (token
-counts, cached by content); it is reported on its own line.
+counts, cached by content) and caches the installed entry points; it is reported on its own line.
 
     python benchmarks/cli_startup.py [--runs 9] [--job examples/quickstart/job.yaml]
 
@@ -100,7 +100,7 @@ def main() -> None:
             if not job.is_file():
                 raise Failed(f"{job} not found")
             compare = _compare_command(job)
-            first, _ = _time(compare, env)  # fresh ANYTUNE_HOME: prepares the data and caches its statistics
+            first, _ = _time(compare, env)  # fresh ANYTUNE_HOME: prepares the data, caches its statistics and the entry points
         except Failed as exc:
             why = str(exc).splitlines()[-1]
             job = _temporary_job(tmp / "job")
@@ -122,7 +122,7 @@ def main() -> None:
     print(f"compare command: {' '.join(compare[:2])} ...")
     print(f"baseline imports: {', '.join(present)}" + (f"  (not installed: {', '.join(missing)})" if missing else ""))
     print(f"runs: {args.runs} each, interleaved, new process each; {os.cpu_count()} CPUs, load average {load:.1f}\n")
-    print(f"compare, first run (prepares data) : {first:6.3f} s")
+    print(f"compare, first run (fills caches)   : {first:6.3f} s")
     print(f"{'':35s}   wall median (min..max)      CPU median (user+sys)")
     for name, label in (("compare", "compare"), ("baseline", "SDK-import baseline")):
         print(f"{label:35s}: {med[name]:6.3f} s ({min(wall[name]):.3f}..{max(wall[name]):.3f})   "
