@@ -146,3 +146,37 @@ def test_qlora_without_cuda_is_a_clear_error(tmp_path, tiny_model, tiny_data, ca
     assert "QLoRA needs a CUDA GPU" in capsys.readouterr().err
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["state"] == "failed" and "QLoRA" in status["message"]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_mid_epoch_and_the_rerun_resumes_there(tmp_path, tiny_model, tiny_data):
+    """A spot VM being reclaimed sends SIGTERM: the step in progress ends, a checkpoint is saved, exit 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    spec = _spec_file(tmp_path, tiny_model, "lora", batch_size=2)  # 32 steps an epoch, 64 in all
+    data = {k: tiny_data[k] for k in ("train", "validation")}
+    args = ["--spec", str(spec), "--train", str(data["train"]), "--validation", str(data["validation"]),
+            "--output", str(tmp_path / "out" / "model"), "--checkpoints", str(tmp_path / "ckpt"),
+            "--logs", str(tmp_path / "tb")]
+    proc = subprocess.Popen([sys.executable, "-m", "anytune.trainer", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:  # the first training loss line ("step 1/64 epoch 0.03 loss 6.1 lr 3e-02")
+        if line.startswith("step ") and " lr " in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err
+    saved = [int(p.name.split("-")[1]) for p in (tmp_path / "ckpt").glob("checkpoint-*")]
+    assert len(saved) == 1 and 0 < saved[0] < 32, saved  # mid-epoch: no epoch checkpoint would exist yet
+    assert f"stopped by SIGTERM at step {saved[0]} of 64" in err and "running the job again resumes" in err
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["state"] == "cancelled" and f"checkpoint-{saved[0]}" in status["message"]
+    assert not (tmp_path / "out" / "model").exists()
+
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "out" / "model" / "metrics.json").read_text())
+    assert metrics["resumed_from"].endswith(f"checkpoint-{saved[0]}") and metrics["steps"] == 64
+    verify_manifest(tmp_path / "out" / "model")

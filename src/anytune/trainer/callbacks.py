@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,3 +73,39 @@ class EpochEnd(TrainerCallback):
         evaluated = any(e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history[-3:])
         control.should_evaluate = not evaluated and str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
         control.should_save = not (Path(args.output_dir) / f"checkpoint-{state.global_step}").exists()
+
+
+class CheckpointOnSigterm(TrainerCallback):
+    """SIGTERM while training (spot or low-priority capacity reclaimed, `anytune cancel`, a platform stop):
+    finish the current optimizer step, save a checkpoint and stop, so that running the job again resumes
+    there instead of at the last epoch's checkpoint. A second SIGTERM goes to the previous handler (the
+    trainer's: stop at once). ``stopped_at`` is the step saved, None when training was not interrupted."""
+
+    def __init__(self):
+        self.stopped_at: int | None = None
+        self._requested = False
+        self._previous = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():  # only there can a handler be set
+            self._previous = signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, signum, frame):
+        if self._requested:
+            self._restore()
+            signal.raise_signal(signum)
+        self._requested = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._requested:
+            control.should_save = True
+            control.should_training_stop = True
+            self.stopped_at = state.global_step
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None

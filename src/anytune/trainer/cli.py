@@ -6,7 +6,8 @@
 SPEC.json is ``JobSpec.model_dump_json()``. Each PATH is a JSONL file (canonical records, see
 anytune.data) or a folder holding one. Missing paths come from the platform's env contract
 (:mod:`anytune.trainer.platform`). Exit codes: 0 trained, 2 bad input, 1 training failed,
-143 stopped by SIGTERM. With more than one visible GPU the trainer restarts itself under
+143 stopped by SIGTERM (during training: after the current step and a checkpoint, so that
+running the job again resumes there; a second SIGTERM stops at once). With more than one visible GPU the trainer restarts itself under
 ``accelerate launch`` (one process per GPU); set ``CUDA_VISIBLE_DEVICES`` to use fewer.
 """
 
@@ -25,11 +26,7 @@ from ..errors import AnytuneError, ConfigError
 from ..spec import Hyperparameters, JobSpec, parse_spec
 from . import platform
 from .checks import relaunch_command
-from .status import StatusFile
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived (cancel, spot interruption, platform stop)."""
+from .status import StatusFile, Terminated
 
 
 def parse_args(argv: list[str]) -> platform.Args:
@@ -99,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         status.update(state="failed", message=str(exc))
         return exc.exit_code
-    except Terminated:
-        print("stopped by SIGTERM", file=sys.stderr, flush=True)
-        status.update(state="cancelled", message="stopped by SIGTERM")
+    except Terminated as exc:
+        message = str(exc) or "stopped by SIGTERM"
+        print(message, file=sys.stderr, flush=True)
+        status.update(state="cancelled", message=message)
         return 143
     except Exception as exc:
         traceback.print_exc()

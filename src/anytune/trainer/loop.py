@@ -1,6 +1,6 @@
 """The training run: load the model (full, LoRA or QLoRA), tokenize the splits, train with
 ``transformers.Trainer`` (gradient accumulation, bf16 where supported, per-epoch evaluation and
-checkpoints, resume), evaluate before and after, save the outputs."""
+checkpoints, resume, a checkpoint when SIGTERM arrives), evaluate before and after, save the outputs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from . import outputs
 from .checks import check_method
 from .dataset import Collator, read_jsonl, tokenize
 from .platform import RunPaths
-from .status import StatusFile
+from .status import StatusFile, Terminated
 
 RUN_FILE = "anytune-run.json"  # in the checkpoints dir: which job the checkpoints belong to
 
@@ -133,7 +133,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     from transformers import AutoTokenizer, PrinterCallback, Trainer
     from transformers.utils import logging as hf_logging
 
-    from .callbacks import EpochEnd, Progress, TensorBoard
+    from .callbacks import CheckpointOnSigterm, EpochEnd, Progress, TensorBoard
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_warning()
@@ -171,10 +171,10 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
     args, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
                                        checkpointing=cuda and _needs_checkpointing(spec, log))
-    progress, board = Progress(status, log), TensorBoard(paths.logs)
+    progress, board, stop = Progress(status, log), TensorBoard(paths.logs), CheckpointOnSigterm()
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("validation"),
                       data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1), processing_class=tokenizer,
-                      callbacks=[progress, board] + ([EpochEnd()] if hp.eval_steps else []))
+                      callbacks=[progress, board, stop] + ([EpochEnd()] if hp.eval_steps else []))
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
     main = trainer.is_world_process_zero()
 
@@ -195,6 +195,10 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         log(f"resuming from {resume}")
     result = trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
+    if stop.stopped_at is not None:
+        board.close()
+        raise Terminated(f"stopped by SIGTERM at step {stop.stopped_at} of {state.max_steps}: saved "
+                         f"{paths.checkpoints / f'checkpoint-{stop.stopped_at}'}; running the job again resumes there")
     evals = [e for e in state.log_history if "eval_loss" in e]
     if "validation" in splits:
         if evals and evals[-1].get("step") == state.global_step:

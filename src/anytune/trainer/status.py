@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (cancel, spot interruption, platform stop). The message says what was saved."""
+
+
 class StatusFile:
     def __init__(self, path: Path | None, *, min_interval: float = 1.0):
         self.path = path
