@@ -171,7 +171,8 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_the_rerun_resumes_there(tmp_pa
     assert proc.returncode == 143, err
     saved = [int(p.name.split("-")[1]) for p in (tmp_path / "ckpt").glob("checkpoint-*")]
     assert len(saved) == 1 and 0 < saved[0] < 32, saved  # mid-epoch: no epoch checkpoint would exist yet
-    assert f"stopped by SIGTERM at step {saved[0]} of 64" in err and "running the job again resumes" in err
+    assert f"stopped by SIGTERM at step {saved[0]} of 64" in err
+    assert "a restart with the same checkpoints folder resumes there" in err
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["state"] == "cancelled" and f"checkpoint-{saved[0]}" in status["message"]
     assert not (tmp_path / "out" / "model").exists()

@@ -6,9 +6,10 @@
 SPEC.json is ``JobSpec.model_dump_json()``. Each PATH is a JSONL file (canonical records, see
 anytune.data) or a folder holding one. Missing paths come from the platform's env contract
 (:mod:`anytune.trainer.platform`). Exit codes: 0 trained, 2 bad input, 1 training failed,
-143 stopped by SIGTERM (during training: after the current step and a checkpoint, so that
-running the job again resumes there; a second SIGTERM stops at once). With more than one visible GPU the trainer restarts itself under
-``accelerate launch`` (one process per GPU); set ``CUDA_VISIBLE_DEVICES`` to use fewer.
+143 stopped by SIGTERM (during training: after the current step and a checkpoint, so that a
+restart with the same checkpoints folder resumes there; a second SIGTERM stops at once). With
+more than one visible GPU the trainer restarts itself under ``accelerate launch`` (one process
+per GPU); set ``CUDA_VISIBLE_DEVICES`` to use fewer.
 """
 
 from __future__ import annotations

@@ -197,8 +197,9 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     state = trainer.state
     if stop.stopped_at is not None:
         board.close()
-        raise Terminated(f"stopped by SIGTERM at step {stop.stopped_at} of {state.max_steps}: saved "
-                         f"{paths.checkpoints / f'checkpoint-{stop.stopped_at}'}; running the job again resumes there")
+        saved = paths.checkpoints / f"checkpoint-{stop.stopped_at}"
+        raise Terminated(f"stopped by SIGTERM at step {stop.stopped_at} of {state.max_steps}: saved {saved}; "
+                         "a restart with the same checkpoints folder resumes there")
     evals = [e for e in state.log_history if "eval_loss" in e]
     if "validation" in splits:
         if evals and evals[-1].get("step") == state.global_step:
