@@ -120,3 +120,60 @@ def test_dry_run_sends_nothing_and_needs_no_credentials(spec):
     sub = jobs.submit(spec.updated(provider_options={"fake": {"unready": "no credentials"}}), dry_run=True)
     assert sub.record is None and sub.dry_run["provider"] == "fake"
     assert fake.FakeProvider.launches == 0 and JobStore().list() == []
+
+
+class Busy(fake.FakeProvider):
+    name = "busy"
+
+
+class Spare(fake.FakeProvider):
+    name = "spare"
+
+
+class TwoClouds:
+    @staticmethod
+    @fake.hookimpl
+    def anytune_register_providers(register):
+        register("busy", f"{__name__}:Busy")
+        register("spare", f"{__name__}:Spare")
+
+
+@pytest.fixture
+def two_clouds(with_fake):
+    from anytune import registry
+
+    registry.reset(registry.load(extra_plugins=(fake, TwoClouds)))
+
+
+def test_a_capacity_failure_after_launch_moves_the_job_to_the_next_candidate(spec, two_clouds):
+    """SageMaker reports "CapacityError" as a failed job, not as a launch error: the fallback still applies."""
+    s = spec.updated(provider=["busy", "spare"], provider_options={"busy": {"end_state": "capacity"}})
+    rec = jobs.submit(s).record
+    assert rec.provider == "busy"
+    lines = []
+    done = jobs.follow(rec.id, store=JobStore(), interval=0, on_log=lines.append)
+    assert done.state == "succeeded" and done.provider == "spare" and done.handle.remote_id == f"spare-{rec.id}"
+    skipped = {c["provider"]: c["skipped"] for c in done.choice}
+    assert skipped == {"busy": "failed after launch: CapacityError: no capacity for fake.gpu", "spare": ""}
+    assert lines[0] == "anytune: busy failed after launch: CapacityError: no capacity for fake.gpu; moved to spare"
+    assert f"job {rec.id} queued" in lines[1]  # then the new provider's own log, from its start
+    assert jobs.retrieve(rec.id).files
+
+
+def test_a_capacity_failure_with_no_candidate_left_fails_the_job(spec, two_clouds):
+    rec = jobs.submit(spec.updated(provider="busy", provider_options={"busy": {"end_state": "capacity"}})).record
+    done = jobs.follow(rec.id, interval=0)
+    assert done.state == "failed" and done.provider == "busy" and "CapacityError" in done.message
+    assert done.choice[0]["skipped"].startswith("failed after launch: CapacityError")
+
+
+def test_a_candidate_that_is_no_longer_ready_is_not_launched(spec, two_clouds):
+    s = spec.updated(provider=["busy", "spare"], provider_options={"busy": {"end_state": "capacity"}})
+    rec = jobs.submit(s).record
+    # between launch and failure the second cloud's credentials went away
+    spare_unready = {**s.provider_options, "spare": {"unready": "no credentials"}}
+    JobStore().update(rec.id, spec_json=s.updated(provider_options=spare_unready).model_dump_json())
+    done = jobs.follow(rec.id, interval=0)
+    assert done.state == "failed" and done.provider == "busy"
+    assert done.message.startswith("CapacityError: no capacity") and "no fallback" in done.message
+    assert "no credentials" in done.message

@@ -69,21 +69,49 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
                        state=UPLOADING, profile=profile or "", choice_json=json.dumps(plan.record()),
                        estimate_json=first.estimate.to_json() if first.estimate else None)
 
-    def attempt(cand: dispatch.Candidate):
-        store.update(job_id, provider=cand.name, state=UPLOADING,
-                     estimate_json=cand.estimate.to_json() if cand.estimate else None)
-        ref = cand.provider.upload(spec, prepared)
-        store.update(job_id, state=LAUNCHING)
-        return cand.provider.launch(spec, ref, job_id)
-
     try:
-        chosen, handle = dispatch.run_with_fallback(plan, attempt)
+        chosen, handle = dispatch.run_with_fallback(plan, lambda cand: _launch(spec, cand, prepared, job_id, store))
     except AnytuneError as exc:
         store.update(job_id, state=JobState.FAILED.value, error=str(exc), choice_json=json.dumps(plan.record()))
         raise
     rec = store.update(job_id, provider=chosen.name, handle_json=handle.to_json(), state=JobState.QUEUED.value,
                        launched_at=_now(), choice_json=json.dumps(plan.record()))
     return Submission(rec, plan, prepared)
+
+
+def _launch(spec: JobSpec, cand: dispatch.Candidate, prepared: PreparedData, job_id: str, store: JobStore):
+    store.update(job_id, provider=cand.name, state=UPLOADING,
+                 estimate_json=cand.estimate.to_json() if cand.estimate else None)
+    ref = cand.provider.upload(spec, prepared)
+    store.update(job_id, state=LAUNCHING)
+    return cand.provider.launch(spec, ref, job_id)
+
+
+def _fall_back(rec: JobRecord, status: JobStatus, store: JobStore) -> JobRecord | str:
+    """The job failed before training for a reason the next candidates may not have (``status.fallback``):
+    check, estimate and launch it on the first of them that is still viable, as ``submit`` would have.
+    Returns the moved job's record, else why it did not move ("" when no candidate was left)."""
+    from .data import load_prepared
+
+    why = f"failed after launch: {status.message or status.raw_state}"
+    choice = [{**c, "skipped": why} if c["provider"] == rec.provider and not c["skipped"] else c for c in rec.choice]
+    tried = [c["provider"] for c in rec.choice if not c["skipped"]]
+    later = tried[tried.index(rec.provider) + 1:] if rec.provider in tried else []
+    if not later:
+        store.update(rec.id, choice_json=json.dumps(choice))
+        return ""
+    spec = rec.spec.with_provider(later[0] if len(later) == 1 else later)
+    try:
+        prepared = load_prepared(Path(rec.data_dir))
+        plan = dispatch.plan(spec, prepared.stats, _profile(rec.profile or None))
+        chosen, handle = dispatch.run_with_fallback(plan, lambda cand: _launch(spec, cand, prepared, rec.id, store))
+    except AnytuneError as exc:
+        store.update(rec.id, choice_json=json.dumps(choice))
+        return f"no fallback: {exc}"
+    choice = [c for c in choice if c["provider"] not in later] + plan.record()
+    return store.update(rec.id, provider=chosen.name, handle_json=handle.to_json(), state=JobState.QUEUED.value,
+                        launched_at=_now(), log_cursor="", choice_json=json.dumps(choice),
+                        message=f"{rec.provider} {why}; moved to {chosen.name}")
 
 
 def _dry_ref(provider: Provider, prepared: PreparedData):
@@ -113,6 +141,11 @@ def refresh(job_id: str, store: JobStore | None = None) -> tuple[JobRecord, JobS
     provider = provider_for(rec)
     status = provider.status(rec.handle)
     values: dict[str, Any] = {"state": status.state.value, "message": status.message}
+    if status.state is JobState.FAILED and status.fallback:
+        moved = _fall_back(rec, status, store)
+        if isinstance(moved, JobRecord):
+            return moved, None
+        values["message"] = "; ".join(m for m in (status.message, moved) if m)
     over = _over_budget(rec, status)
     if over and not status.state.terminal:
         provider.cancel(rec.handle)
@@ -180,7 +213,12 @@ def follow(job_id: str, *, store: JobStore | None = None, interval: float | None
     wait = interval if interval is not None else provider.poll_interval
     cursor = rec.log_cursor
     while True:
+        before = rec.provider
         rec, status = refresh(rec.id, store)
+        if rec.provider != before:  # moved to the next candidate (see _fall_back)
+            provider, cursor = provider_for(rec), ""
+            if on_log is not None:
+                on_log(f"anytune: {rec.message}")
         if on_log is not None:
             chunk = provider.logs(rec.handle, cursor)
             for line in chunk.lines:

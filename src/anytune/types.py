@@ -141,6 +141,9 @@ class JobStatus(_Frozen):
     billable_seconds: float | None = None
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
+    # FAILED before training for a reason another provider may not have (no capacity, a quota): the job
+    # moves to the next candidate of its plan, as a launch-time CapacityUnavailable/QuotaExceeded would.
+    fallback: bool = False
 
 
 class LogChunk(_Frozen):

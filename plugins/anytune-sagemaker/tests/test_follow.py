@@ -63,6 +63,21 @@ def test_status_carries_message_metrics_progress_and_billable_seconds(scripted, 
     assert scripted.requests[0] == ("SageMaker.DescribeTrainingJob", {"TrainingJobName": "anytune-j"})
 
 
+@pytest.mark.parametrize("status, reason, fallback", [
+    ("Failed", "CapacityError: Unable to provision requested ML compute capacity. Please retry using a "
+               "different ML instance type.", True),
+    ("Failed", "ResourceLimitExceeded: The account-level service limit 'ml.g5.xlarge for training job usage' "
+               "is 0 Instances", True),
+    ("Failed", "AlgorithmError: ExecuteUserScriptError: exit code 1", False),
+    ("Failed", "", False),
+    ("Completed", "", False),
+])
+def test_capacity_and_quota_failures_let_the_job_move_to_the_next_candidate(status, reason, fallback, scripted,
+                                                                           scripted_provider):
+    scripted.replies = [(200, {**described(status, status), "CreationTime": 1.7e9, "FailureReason": reason})]
+    assert scripted_provider.status(HANDLE).fallback is fallback
+
+
 def test_logs_follow_every_stream_with_a_cursor(provider, cloudwatch):
     handle = HANDLE.model_copy(update={"remote_id": "anytune-logs-1"})
     empty = provider.logs(handle)  # the container has not started: no stream yet

@@ -58,6 +58,7 @@ def test_a_job_without_capacity_fails_and_says_why(provider, spec, data, vertex,
     status = wait_for(provider, handle, JobState.FAILED)
     assert status.raw_state == "JOB_STATE_FAILED"
     assert status.message.startswith("RESOURCE_EXHAUSTED (no capacity") and "us-central1-a" in status.message
+    assert status.fallback  # the dispatcher moves the job to the next candidate (anytune.jobs._fall_back)
     with pytest.raises(errors.JobFailed, match="RESOURCE_EXHAUSTED"):
         provider.retrieve(handle, tmp_path / "nothing")
     assert provider.logs(handle).lines[-1].startswith("Job failed: The zone")

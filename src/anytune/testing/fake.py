@@ -47,7 +47,8 @@ class FakeOptions(ProviderOptions):
     unready: str | None = None  # a reason: check() says not ready
     launch_error: Literal["quota", "capacity", "auth", "rate", "bad"] | None = None
     launch_error_times: int = 1_000_000  # fail this many launches, then succeed
-    end_state: Literal["succeeded", "failed", "cancelled"] = "succeeded"
+    # "capacity": fails before training for lack of capacity (JobStatus.fallback), as a cloud job can
+    end_state: Literal["succeeded", "failed", "cancelled", "capacity"] = "succeeded"
     steps: int = 3  # status calls before the job ends
 
 
@@ -79,7 +80,7 @@ class FakeProvider(Provider):
                        uris={k: str(v) for k, v in data.files.items()}, bytes_sent=sent)
 
     def launch(self, spec, data, job_id):
-        remote = f"fake-{job_id}"
+        remote = f"{self.name}-{job_id}"
         if remote in _JOBS:
             return _JOBS[remote]["handle"]
         type(self).launches += 1
@@ -92,11 +93,17 @@ class FakeProvider(Provider):
 
     def status(self, handle):
         job = self._job(handle)
+        capacity = self.options.end_state == "capacity"
         if self.map_state(job["raw"]).terminal:
-            return JobStatus(state=self.map_state(job["raw"]), raw_state=job["raw"])
+            return JobStatus(state=self.map_state(job["raw"]), raw_state=job["raw"], fallback=capacity)
         job["calls"] += 1
         if job["cancelled"]:
             job["raw"] = "C"
+        elif capacity:
+            job["raw"] = "F"
+            job["logs"].append("CapacityError: no capacity for fake.gpu")
+            return JobStatus(state=JobState.FAILED, raw_state="F", message="CapacityError: no capacity for fake.gpu",
+                             fallback=True)
         elif job["calls"] >= self.options.steps:
             job["raw"] = {"succeeded": "S", "failed": "F", "cancelled": "C"}[self.options.end_state]
         else:

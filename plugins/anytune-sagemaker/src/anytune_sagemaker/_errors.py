@@ -70,6 +70,13 @@ CODES: dict[str, type[errors.ProviderError]] = {
 }
 
 
+def failure_allows_fallback(reason: str) -> bool:
+    """Whether a failed job's FailureReason ("CapacityError: Unable to provision requested ML compute
+    capacity. ...") names a capacity or quota problem, which another provider may not have."""
+    cls = CODES.get(reason.split(":", 1)[0].strip())
+    return cls is not None and issubclass(cls, (errors.CapacityUnavailable, errors.QuotaExceeded))
+
+
 def from_client_error(exc, operation: str, *, describing: bool = False) -> errors.ProviderError:
     """The anytune error for a botocore ``ClientError``. ``describing``: the call looked up one named
     thing, and SageMaker's Describe* calls answer ValidationException ("Requested resource not found")

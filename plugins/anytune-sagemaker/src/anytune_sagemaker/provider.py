@@ -41,7 +41,7 @@ from anytune.types import (
 )
 
 from . import _check, _s3
-from ._errors import PROVIDER, AlreadyExists, translate
+from ._errors import PROVIDER, AlreadyExists, failure_allows_fallback, translate
 from ._request import ENTRY_SCRIPT, s3_uri, training_job_request
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
@@ -294,7 +294,8 @@ class SageMakerProvider(Provider):
         return JobStatus(state=state, raw_state=raw if not secondary else f"{raw}/{secondary}", message=message,
                          progress=min(step / total, 1.0) if step is not None and total else None, metrics=metrics,
                          billable_seconds=job.get("BillableTimeInSeconds"),
-                         started_at=job.get("TrainingStartTime"), ended_at=job.get("TrainingEndTime"))
+                         started_at=job.get("TrainingStartTime"), ended_at=job.get("TrainingEndTime"),
+                         fallback=raw == "Failed" and failure_allows_fallback(job.get("FailureReason") or ""))
 
     def logs(self, handle: JobHandle, cursor: str = "") -> LogChunk:
         """Lines from the job's CloudWatch streams (``<job>/algo-1-...``). The cursor is JSON: stream -> next

@@ -39,7 +39,7 @@ from anytune.types import (
 )
 
 from . import _gcs, _logs
-from ._errors import JOB_ERROR_CODES, translate
+from ._errors import FALLBACK_CODES, JOB_ERROR_CODES, translate
 from ._request import LABEL_JOB, Machine, custom_job, gs_uri
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
@@ -339,7 +339,8 @@ class VertexProvider(Provider):
             progress, metrics = self._progress(google, job)
         return JobStatus(state=state, raw_state=raw, message=message, progress=progress, metrics=metrics,
                          started_at=job.start_time if "start_time" in job else None,
-                         ended_at=job.end_time if "end_time" in job else None)
+                         ended_at=job.end_time if "end_time" in job else None,
+                         fallback=state is JobState.FAILED and job.error.code in FALLBACK_CODES)
 
     @staticmethod
     def _progress(google: Any, job: Any) -> tuple[float | None, dict[str, float]]:
