@@ -78,9 +78,8 @@ def custom_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, bucke
     scheduling: dict[str, Any] = {"timeout": seconds(runtime_h)}
     if spec.compute.spot:
         # Spot VMs may be reclaimed: Vertex AI restarts the job, and the trainer resumes from
-        # AIP_CHECKPOINT_DIR. maxWaitDuration bounds the wait for capacity.
-        scheduling.update(strategy="SPOT", maxWaitDuration=seconds(options.max_wait_hours or 2 * runtime_h),
-                          restartJobOnWorkerRestart=True)
+        # AIP_CHECKPOINT_DIR. (Scheduling.maxWaitDuration applies to FLEX_START only, not to SPOT.)
+        scheduling.update(strategy="SPOT", restartJobOnWorkerRestart=True)
     job_spec: dict[str, Any] = {
         "workerPoolSpecs": [{
             "machineSpec": machine_spec,

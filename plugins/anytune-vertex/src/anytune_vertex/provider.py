@@ -66,7 +66,6 @@ class VertexOptions(ProviderOptions):
     boot_disk_gb: int = Field(100, ge=100, le=65536)
     container_uri: str | None = Field(None, description="Default: the Hugging Face PyTorch training container.")
     max_runtime_hours: float | None = Field(None, gt=0, le=24 * 30, description="Default: compute.max_hours.")
-    max_wait_hours: float | None = Field(None, gt=0, le=24 * 30, description="Spot: wait for capacity; default 2× runtime.")
     labels: dict[str, str] = Field(default_factory=dict)
     api_endpoint: str | None = Field(None, description="Default: <location>-aiplatform.googleapis.com.")
     logging_endpoint: str | None = Field(None, description="Default: https://logging.googleapis.com.")
