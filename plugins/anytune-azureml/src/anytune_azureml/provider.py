@@ -8,8 +8,9 @@ through :mod:`._sdk` when a verb runs, and every SDK error is translated by :fun
 Control plane (MLClient, ARM): create_or_update, get, begin_cancel, datastores.get, workspaces.get,
 compute.get. Data plane (azure-storage-blob, :mod:`._storage`): uploads, the outputs, status.json, and the
 job's logs, which Azure ML keeps in the workspace's artifact store at
-``ExperimentRun/dcid.<job>/user_logs/`` (the SDK's ``jobs.stream``/``jobs.download`` would reach the same
-files through the run-history service).
+``ExperimentRun/dcid.<job>/user_logs/``: the SDK's own default artifact location
+(``JobOperations._get_named_output_uri``: workspaceartifactstore, ``ExperimentRun/dcid.{job_name}/``) and
+log pattern (``JobLogPattern``: ``user_logs/std_log*.txt``) in azure-ai-ml 1.x; not seen on a live workspace.
 """
 
 from __future__ import annotations
