@@ -13,30 +13,12 @@ from anytune.types import DataStats, SplitStats
 STATS = DataStats(splits={"train": SplitStats(examples=100, tokens=10_000)})
 
 
-class Cheap(fake.FakeProvider):
-    name = "cheap"
-
-
-class Pricey(fake.FakeProvider):
-    name = "pricey"
-
-
-class Plugin:
-    """A second plugin registering two more providers through the same hook."""
-
-    @staticmethod
-    @fake.hookimpl
-    def anytune_register_providers(register):
-        register("cheap", f"{__name__}:Cheap")
-        register("pricey", f"{__name__}:Pricey")
-
-
 @pytest.fixture
 def reg():
     from anytune import registry
 
     fake.reset()
-    r = registry.load(extra_plugins=(fake, Plugin))
+    r = registry.load(extra_plugins=(fake, fake.more_providers("cheap", "pricey")))  # a second plugin
     registry.reset(r)
     yield r
     fake.reset()

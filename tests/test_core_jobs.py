@@ -122,27 +122,11 @@ def test_dry_run_sends_nothing_and_needs_no_credentials(spec):
     assert fake.FakeProvider.launches == 0 and JobStore().list() == []
 
 
-class Busy(fake.FakeProvider):
-    name = "busy"
-
-
-class Spare(fake.FakeProvider):
-    name = "spare"
-
-
-class TwoClouds:
-    @staticmethod
-    @fake.hookimpl
-    def anytune_register_providers(register):
-        register("busy", f"{__name__}:Busy")
-        register("spare", f"{__name__}:Spare")
-
-
 @pytest.fixture
 def two_clouds(with_fake):
     from anytune import registry
 
-    registry.reset(registry.load(extra_plugins=(fake, TwoClouds)))
+    registry.reset(registry.load(extra_plugins=(fake, fake.more_providers("busy", "spare"))))
 
 
 def test_a_capacity_failure_after_launch_moves_the_job_to_the_next_candidate(spec, two_clouds):

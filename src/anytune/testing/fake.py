@@ -1,7 +1,8 @@
 """An in-memory provider for core tests: it goes through the same registry and verbs as a real one.
 
 Jobs live in a process-wide dict and advance one state per ``status`` call. Options let a test make
-it unready, over budget or fail at launch, to exercise the dispatcher's fallback.
+it unready, over budget or fail at launch, to exercise the dispatcher's fallback; :func:`more_providers`
+registers more of them under other names.
 """
 
 from __future__ import annotations
@@ -137,6 +138,22 @@ class FakeProvider(Provider):
             return _JOBS[handle.remote_id]
         except KeyError:
             raise errors.NotFound(f"no job {handle.remote_id}", provider=self.name) from None
+
+
+def more_providers(*names: str):
+    """A plugin registering more in-memory providers, one FakeProvider subclass per name, for tests of the
+    choice and fallback between providers: ``registry.load(extra_plugins=(fake, more_providers("a", "b")))``."""
+    for name in names:
+        globals().setdefault(f"Fake_{name}", type(f"Fake_{name}", (FakeProvider,), {"name": name}))
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def anytune_register_providers(register):
+            for name in names:
+                register(name, f"{__name__}:Fake_{name}")
+
+    return Plugin
 
 
 def reset() -> None:
