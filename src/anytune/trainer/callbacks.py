@@ -77,9 +77,9 @@ class EpochEnd(TrainerCallback):
 
 class CheckpointOnSigterm(TrainerCallback):
     """SIGTERM while training (spot or low-priority capacity reclaimed, `anytune cancel`, a platform stop):
-    finish the current optimizer step, save a checkpoint and stop, so that running the job again resumes
-    there instead of at the last epoch's checkpoint. A second SIGTERM goes to the previous handler (the
-    trainer's: stop at once). ``stopped_at`` is the step saved, None when training was not interrupted."""
+    finish the current optimizer step, save a checkpoint and stop, so that a restart with the same checkpoints
+    folder resumes there instead of at the last epoch's checkpoint. A second SIGTERM goes to the previous
+    handler (the trainer's: stop at once). ``stopped_at`` is the step saved, None when training was not interrupted."""
 
     def __init__(self):
         self.stopped_at: int | None = None
