@@ -298,7 +298,7 @@ def retrieve(job_id: JobIdArg = None,
 
 def _mount() -> None:
     """Sub-commands that live in their own modules (each imports only what it needs when it runs)."""
-    from . import cli_cost, cli_data, cli_profile, cli_serve
+    from . import cli_cost, cli_data, cli_model, cli_profile, cli_serve
 
     app.add_typer(cli_data.app, name="data")
     app.add_typer(cli_profile.app, name="profile")
@@ -306,6 +306,10 @@ def _mount() -> None:
     app.command("serve")(cli_serve.serve)
     app.command("compare")(cli_cost.compare_cmd)
     app.command("calibrate")(cli_cost.calibrate_cmd)
+    app.command("eval")(cli_model.eval_cmd)
+    app.command("chat")(cli_model.chat_cmd)
+    app.command("export")(cli_model.export_cmd)
+    app.command("report")(cli_model.report_cmd)
 
 
 _mount()

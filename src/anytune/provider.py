@@ -118,3 +118,11 @@ class Provider(ABC):
     def dry_run(self, spec: JobSpec, data: DataRef, job_id: str) -> dict[str, Any]:
         """The request ``launch`` would send, for ``--dry-run``. Providers override."""
         return {"provider": self.name, "job_id": job_id, "data": data.uris}
+
+    def chat_engine(self, model_id: str, label: str | None = None):
+        """An inference engine (:mod:`anytune.inference`) for a model this provider hosts, such as a remote
+        artifact's model id, so ``anytune eval``/``chat`` work on it. Providers whose models come home as
+        files need not override this: their files are evaluated locally."""
+        from .errors import ConfigError
+
+        raise ConfigError(f"the {self.name} provider cannot generate with its hosted model {model_id!r}")

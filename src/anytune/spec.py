@@ -71,6 +71,26 @@ class BudgetSpec(_Strict):
     max_usd: float | None = Field(None, ge=0, description="Refuse to launch, and stop a running job, beyond this.")
 
 
+METRICS = ("exact_match", "token_f1", "rouge_l", "bleu")
+
+
+class EvaluationSpec(_Strict):
+    """Generation evaluation at the end of training: the tuned model (and the base) answer held-out prompts,
+    scored against the references."""
+
+    enabled: bool = Field(True, description="Generate and score after training (needs prompt/completion or chat data).")
+    split: Literal["auto", "test", "validation"] = Field("auto", description="auto = test, else validation.")
+    max_examples: int = Field(200, ge=1, le=100_000, description="Score the first N examples of the split.")
+    max_new_tokens: int = Field(256, ge=1, le=32_768)
+    metrics: list[Literal["exact_match", "token_f1", "rouge_l", "bleu"]] = Field(
+        default_factory=lambda: list(METRICS), min_length=1)
+    decoding: Literal["greedy", "sample"] = "greedy"
+    temperature: float = Field(0.7, gt=0, le=2, description="With decoding: sample.")
+    top_p: float = Field(1.0, gt=0, le=1, description="With decoding: sample.")
+    compare_base: bool = Field(True, description="Also generate with the base model and compare.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Prompts generated together.")
+
+
 class ChooseSpec(_Strict):
     choose: Literal["cheapest"] = "cheapest"
     candidates: list[str] = Field(min_length=1)
@@ -89,6 +109,7 @@ class JobSpec(_Strict):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     provider: ProviderChoice = Field("local", description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-provider settings, validated by each provider.")
     output_dir: str = Field("runs/{name}/{job_id}", description="Where the trained model goes; {name} and {job_id} are replaced.")

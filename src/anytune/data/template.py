@@ -73,12 +73,40 @@ def _render_chat(messages: list[dict[str, Any]], tokenizer) -> tuple[str, str]:
         raise DataError("chat record has no assistant message to learn from", field="messages")
     history = [{"role": m["role"], "content": str(m["content"])} for m in msgs[:last]]
     answer = str(msgs[last]["content"])
+    prompt = prompt_text(history, tokenizer)
     if has_chat_template(tokenizer):
-        prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template(history + [{"role": "assistant", "content": answer}], tokenize=False)
         if full.startswith(prompt):
             return prompt, full[len(prompt):]
         # A template whose generation prompt is not a prefix of the full render (rare): train on the answer.
-        return prompt, answer + _eos(tokenizer)
-    prompt = "".join(f"{m['role']}: {m['content']}\n" for m in history) + "assistant: "
     return prompt, answer + _eos(tokenizer)
+
+
+def prompt_text(messages: list[dict[str, Any]], tokenizer) -> str:
+    """What the model sees before it writes the next assistant message: the chat template with the
+    generation prompt, or the plain fallback (``"<role>: <content>\\n"`` each, then ``"assistant: "``).
+    Training, evaluation, ``anytune chat`` and serving all prompt through this one function."""
+    if has_chat_template(tokenizer):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+
+def eval_prompt(record: dict[str, Any]) -> tuple[list[dict[str, str]], str | None, str]:
+    """A held-out record as (conversation before the answer, raw prompt or None, reference answer).
+
+    The raw prompt is set for prompt/completion records: without a chat template the trainer fed it as it
+    is, so a model trained that way is prompted that way. Text and preference records have no reference."""
+    fmt = detect_format(record)
+    if fmt == "prompt_completion":
+        prompt = str(record["prompt"])
+        return [{"role": "user", "content": prompt}], prompt, str(record["completion"])
+    if fmt == "chat":
+        msgs = record["messages"]
+        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant" and m.get("weight", 1) != 0),
+                   default=None)
+        if last is None:
+            raise DataError("chat record has no assistant message to compare with", field="messages")
+        history = [{"role": str(m["role"]), "content": str(m["content"])} for m in msgs[:last]]
+        return history, None, str(msgs[last]["content"])
+    raise DataError(f"{fmt} records have no reference answer to score generations against",
+                    hint="evaluate on prompt/completion or chat data")

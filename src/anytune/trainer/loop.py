@@ -211,6 +211,12 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         status.update(state="evaluating")
         metrics["test_loss"] = trainer.evaluate(splits["test"], metric_key_prefix="test")["test_loss"]
     board.close()
+    evaluation = None
+    if main and spec.evaluation.enabled:
+        from .evaluate import run_evaluation
+
+        status.update(state="evaluating", message="generating answers")
+        evaluation = run_evaluation(spec, paths, trainer.accelerator.unwrap_model(trainer.model), tokenizer, log)
 
     runtime = result.metrics.get("train_runtime") or 0.0
     start_step = int(Path(resume).name.rsplit("-", 1)[-1]) if resume else 0
@@ -225,9 +231,11 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         "eval": [{k: e[k] for k in ("step", "epoch", "eval_loss") if k in e} for e in evals],
         "wall_time_s": round(time.time() - started, 3),
     })
+    if evaluation is not None:
+        metrics["evaluation"] = {k: evaluation[k] for k in ("split", "examples", "metrics")}
     if main:
         status.update(state="saving")
-        outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics)
+        outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation)
         status.update(state="succeeded", step=state.global_step, eval_loss=metrics.get("eval_loss_after"))
     return metrics
 

@@ -33,10 +33,16 @@ def clear_dir(out: Path) -> None:
             child.unlink()
 
 
-def save(model, tokenizer, out: Path, metrics: dict[str, Any]) -> None:
+def save(model, tokenizer, out: Path, metrics: dict[str, Any], evaluation: dict[str, Any] | None = None) -> None:
+    """The model, tokenizer, metrics.json and (when there was one) the generation evaluation's eval.json
+    and samples.jsonl; the manifest, written last, checksums them all."""
     out.mkdir(parents=True, exist_ok=True)
     clear_dir(out)
     model.save_pretrained(out)  # safetensors: model.safetensors, or adapter_model.safetensors for LoRA
     tokenizer.save_pretrained(out)
     (out / METRICS).write_text(json.dumps(metrics, indent=1))
+    if evaluation is not None:
+        from ..evaluation import write
+
+        write(evaluation, out)
     write_manifest(out)

@@ -36,7 +36,7 @@ from anytune.provider import Capability, Provider, ProviderOptions
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
 
 from . import _sdk
-from ._errors import translate
+from anytune.openai_errors import translate
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
 DEFAULT_MODEL = "gpt-4.1-mini"
@@ -303,6 +303,12 @@ class OpenAIProvider(Provider):
             return
         with translate("cancel"):
             self.client.fine_tuning.jobs.cancel(handle.remote_id)
+
+    def chat_engine(self, model_id: str, label: str | None = None):
+        """The fine-tuned (or base) model through ``chat.completions`` with this provider's client."""
+        from anytune.inference.remote import ChatAPIEngine
+
+        return ChatAPIEngine(model_id, self.client, label=label, where=self.name)
 
     def retrieve(self, handle, dest: Path) -> ModelArtifact:
         job = self._job(handle, "retrieve")

@@ -1,4 +1,5 @@
-"""The one boundary where the openai SDK's typed exceptions become anytune's error tree.
+"""The one boundary where the openai SDK's typed exceptions become anytune's error tree: used by the
+openai provider and by every OpenAI-compatible client in core (evaluation of remote models, the judge).
 
     openai.AuthenticationError (401)                 -> AuthError (the key is never quoted)
     openai.PermissionDeniedError (403)               -> PermissionDenied
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from anytune.errors import (
+from .errors import (
     AuthError,
     NotFound,
     PermissionDenied,
@@ -39,12 +40,12 @@ def _server_message(exc) -> str:
     return getattr(exc, "message", "") or str(exc)
 
 
-def map_error(exc: BaseException, operation: str) -> ProviderError | None:
+def map_error(exc: BaseException, operation: str, provider: str = PROVIDER) -> ProviderError | None:
     """The anytune error for an openai SDK exception, or None when ``exc`` is not one."""
     openai = sys.modules.get("openai")
     if openai is None or not isinstance(exc, openai.OpenAIError):
         return None
-    where = {"provider": PROVIDER, "operation": operation}
+    where = {"provider": provider, "operation": operation}
     code = getattr(exc, "code", None)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.AuthenticationError):
@@ -72,11 +73,11 @@ def map_error(exc: BaseException, operation: str) -> ProviderError | None:
 
 
 @contextmanager
-def translate(operation: str) -> Iterator[None]:
+def translate(operation: str, provider: str = PROVIDER) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        mapped = map_error(exc, operation)
+        mapped = map_error(exc, operation, provider)
         if mapped is None:
             raise
         raise mapped from exc
