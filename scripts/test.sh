@@ -22,4 +22,14 @@ if [ -z "${AZURITE_BIN:-}" ] && ! command -v azurite-blob >/dev/null; then
   npm install -s --prefix "$HOME/.cache/anytune-azurite" --no-audit --no-fund azurite@3
 fi
 
+# Chromium from Debian's packages: the HTML report tests open pages in a real headless browser (Playwright
+# drives this binary; it never downloads a browser of its own).
+if ! command -v chromium >/dev/null && [ -z "${CHROMIUM_BIN:-}" ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "note: no chromium; the browser tests will be skipped (apt-get install chromium)" >&2
+  fi
+fi
+
 pytest "$@"

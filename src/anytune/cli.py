@@ -206,6 +206,14 @@ def run(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None,
         rec = jobs.follow(rec.id, on_log=None if quiet else bar.console.print, on_status=on_status)
     artifact = jobs.retrieve(rec.id, output)
     _show_result(rec.id, artifact)
+    if artifact.path and artifact.kind != "remote":
+        from .models import resolve
+        from .report.job import default_path, write
+
+        try:
+            out.print(f"report: [bold]{escape(str(write(t := resolve(rec.id), default_path(t))))}[/]")
+        except AnytuneError as exc:  # e.g. matplotlib missing: the model is there all the same
+            err.print(f"[yellow]no report:[/] {escape(str(exc))}")
 
 
 def _show_result(job_id: str, artifact) -> None:
@@ -217,12 +225,23 @@ def _show_result(job_id: str, artifact) -> None:
         out.print(f"held-out loss: {before:.4f} -> {after:.4f} ({(after - before) / before * 100:+.1f}%)")
     if m.get("test_loss") is not None:
         out.print(f"test loss: {m['test_loss']:.4f}")
+    if m.get("evaluation"):
+        from .cli_model import eval_table
+
+        out.print(eval_table({**m["evaluation"], "models": _eval_models(artifact)}))
     if artifact.path:
         out.print(f"model ({artifact.kind}, {len(artifact.files)} files verified): [bold]{artifact.path}[/]")
     if artifact.remote_model_id:
         out.print(f"model id: [bold]{artifact.remote_model_id}[/]")
     for note in artifact.notes:
         out.print(f"[dim]{note}[/]")
+
+
+def _eval_models(artifact) -> dict:
+    from .evaluation.run import read
+
+    summary, _ = read(Path(artifact.path))
+    return (summary or {}).get("models", {"tuned": "tuned"})
 
 
 @app.command("jobs")

@@ -32,7 +32,8 @@ def make_tiny_spec(provider: str, model: Path | str, data: dict[str, Path], **co
     return JobSpec(name="support-bot", base_model=str(model),
                    data={"train": str(data["train"]), "validation": str(data["validation"]), "test": str(data["test"])},
                    method="lora", provider=provider, compute=compute or {},
-                   hyperparameters={"epochs": 1, "batch_size": 8, "max_seq_length": 128, "learning_rate": 3e-2})
+                   hyperparameters={"epochs": 1, "batch_size": 8, "max_seq_length": 128, "learning_rate": 3e-2},
+                   evaluation={"max_new_tokens": 16})
 
 
 @pytest.fixture

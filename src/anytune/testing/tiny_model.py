@@ -109,3 +109,21 @@ def write_tiny_data(folder: str | Path, *, train: int = 64, validation: int = 16
                     {"role": "user", "content": f"Ticket {ticket}: my {topic} does not work, what should I do?"},
                     {"role": "assistant", "content": SUPPORT_ANSWERS[topic]}]}) + "\n")
     return files
+
+
+def write_tiny_adapter(base: str | Path, path: str | Path, *, seed: int = 0) -> Path:
+    """A LoRA adapter (q/v projections, r=4) over ``base`` whose B matrices are random, so it changes the
+    model's outputs the way a trained adapter does; with its tokenizer, as the trainer saves one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    gen = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # B = 0 (peft's init) would change nothing
+            p.data = torch.randn(p.shape, generator=gen) * 0.5
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(base).save_pretrained(path)
+    return Path(path)
