@@ -136,9 +136,10 @@ def test_eval_of_a_remote_model_against_its_base_and_a_judge_over_http(tiny_data
 
 def test_openai_provider_generates_with_its_fine_tuned_model_through_its_own_client(tiny_data):
     pytest.importorskip("anytune_openai")
+    from anytune_openai.provider import OpenAIProvider
+
     from anytune.evaluation import evaluate, load_examples
     from anytune.spec import EvaluationSpec
-    from anytune_openai.provider import OpenAIProvider
 
     with ChatStandIn({"ft:m": _answer_by_topic, "gpt-4.1-mini": lambda m: "No idea."}, key="sk-x") as server:
         os.environ["ANYTUNE_TEST_KEY"] = "sk-x"

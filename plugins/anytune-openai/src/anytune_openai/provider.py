@@ -32,11 +32,11 @@ from pydantic import Field
 from anytune import paths
 from anytune.artifacts import describe_files
 from anytune.errors import JobFailed, JobNotReady, NotFound
+from anytune.openai_errors import translate
 from anytune.provider import Capability, Provider, ProviderOptions
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
 
 from . import _sdk
-from anytune.openai_errors import translate
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
 DEFAULT_MODEL = "gpt-4.1-mini"
