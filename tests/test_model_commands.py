@@ -203,3 +203,27 @@ def test_report_renders_in_a_real_browser(trained, tmp_path):
     assert {"loss curves", "evaluation metrics, base vs tuned"} <= {alt for alt, w in page.images if w > 0}
     assert page.text_contains("Evaluation: base vs tuned") and page.text_contains("Sample answers")
     assert page.non_white_fraction > 0.03
+
+
+def test_a_local_job_end_to_end_eval_and_report_by_job_id(tiny_model, tiny_data, tmp_path, monkeypatch):
+    pytest.importorskip("anytune_local")
+    import anytune
+    from anytune.testing.browser import open_page
+    from anytune.testing.fixtures import make_tiny_spec
+
+    monkeypatch.chdir(tmp_path)
+    spec = make_tiny_spec("local", tiny_model, tiny_data)
+    job = anytune.submit(spec)
+    job.wait()
+    job.retrieve()
+    r = cli("eval", job.id, "--json", "--max-examples", "6", "--max-new-tokens", "8")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["split"] == "test" and result["examples"] == 6 and result["models"]["base"].startswith("base (")
+    r = cli("report", job.id[:12])
+    assert r.returncode == 0, r.stderr
+    report = next(tmp_path.rglob("*-report.html"))
+    page = open_page(report, tmp_path / "job.png")
+    assert page.console_errors == [] and all(w > 0 for _, w in page.images)
+    for section in ("Training", "Evaluation: base vs tuned", "Sample answers", "Data", "Cost", "estimate", "actual"):
+        assert page.text_contains(section), section

@@ -21,8 +21,13 @@ def client(base_url: str | None, api_key_env: str = "OPENAI_API_KEY", *, timeout
     except ImportError:
         raise ProviderUnavailable("the openai package is not installed; pip install 'anytune[openai]'",
                                   provider="chat", operation="connect") from None
+    key = os.environ.get(api_key_env)
+    if not key and base_url is None:
+        from ..errors import AuthError
+
+        raise AuthError(f"no OpenAI API key: set ${api_key_env}", provider="chat", operation="connect")
     # Local endpoints often need no key; the SDK insists on one, so send a placeholder rather than none.
-    key = os.environ.get(api_key_env) or "no-key"
+    key = key or "no-key"
     return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
 
