@@ -87,26 +87,31 @@ def providers(profile: ProfileOpt = None,
     reg = registry.get_registry()
     prof = _profile(profile)
     configured_names = set(configured_providers(prof))
-    table = Table("provider", "package", "configured", *(["ready"] if check else []), "about")
+    table = Table("provider", "package", "SDK", "configured", *(["ready"] if check else []), "about")
     for name in reg.names():
         r = reg.providers[name]
         try:
             cls = reg.get_class(name)
             about = cls.description
         except AnytuneError as exc:
-            table.add_row(name, r.dist, "", *([""] if check else []), f"[red]{exc}[/]")
+            table.add_row(name, r.dist, "", "", *([""] if check else []), f"[red]{escape(str(exc))}[/]")
             continue
         configured = "profile" if name in configured_names else ("incomplete" if name in prof else "")
-        row = [name, r.dist, configured]
+        missing = cls.missing_sdk()
+        sdk = "—" if not cls.sdk_modules else (f"[yellow]missing: pip install 'anytune\\[{name}]'[/]"
+                                               if missing else "installed")
+        row = [name, r.dist, sdk, configured]
         if check:
             from .spec import JobSpec
 
             try:
-                ready = cls(prof.get(name, {})).check(JobSpec(name="check", base_model="-", data={"train": "-"}))
-                row.append("yes" if ready.ready else f"no: {ready.reason}")
+                ready = (None if missing else
+                         cls(prof.get(name, {})).check(JobSpec(name="check", base_model="-", data={"train": "-"})))
+                row.append(f"no: {escape(missing)}" if missing else "yes" if ready.ready
+                           else f"no: {escape(ready.reason)}")
             except AnytuneError as exc:
-                row.append(f"no: {exc}")
-        table.add_row(*row, about)
+                row.append(f"no: {escape(str(exc))}")
+        table.add_row(*row, escape(about))
     out.print(table)
     for problem in reg.problems:
         err.print(f"[yellow]warning:[/] {problem}")
@@ -119,7 +124,7 @@ def _plan_table(plan) -> Table:
         inst = f"{e.instance} ({e.gpu} x{e.gpu_count})" if e and e.gpu else (e.instance if e else "")
         table.add_row(c.name, inst, f"{e.hours:.2f}" if e else "", str(e.total) if e else "",
                       str(e.spot_total) if e and e.spot_total is not None else "",
-                      f"[yellow]skipped: {c.skipped}[/]" if c.skipped else "[green]ok[/]")
+                      f"[yellow]skipped: {escape(c.skipped)}[/]" if c.skipped else "[green]ok[/]")
     return table
 
 
@@ -135,10 +140,11 @@ def estimate(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = N
     out.print(_plan_table(plan))
     best = plan.viable[0].estimate
     for line in best.lines:
-        out.print(f"  {line.item}: {line.quantity} {line.unit} x {line.unit_price} = {line.total}"
-                  + (f"  [dim]({line.source}, as of {line.as_of})[/]" if line.source else ""))
+        source = ", ".join(str(x) for x in (line.source, line.as_of and f"as of {line.as_of}") if x)
+        out.print(f"  {escape(line.item)}: {line.quantity} {line.unit} x {line.unit_price} = {line.total}"
+                  + (f"  [dim]({escape(source)})[/]" if source else ""))
     for note in (*best.notes, *best.assumptions):
-        out.print(f"  [dim]- {note}[/]")
+        out.print(f"  [dim]- {escape(note)}[/]")
 
 
 def _confirm_spend(sub_plan, yes: bool) -> None:
@@ -164,7 +170,7 @@ def _submit(job: Path, provider, profile, dry_run: bool, yes: bool):
 
 def _show_skips(plan) -> None:
     for c in plan.skipped:
-        err.print(f"[yellow]skipped {c.name}:[/] {c.skipped}")
+        err.print(f"[yellow]skipped {c.name}:[/] {escape(c.skipped)}")
     err.print(f"provider: [bold]{plan.viable[0].name}[/] (estimated {plan.viable[0].cost})")
 
 
@@ -274,7 +280,7 @@ def status(job_id: JobIdArg = None):
         out.print(f"[red]{rec.error}[/]")
     for c in rec.choice:
         if c.get("skipped"):
-            out.print(f"[dim]skipped {c['provider']}: {c['skipped']}[/]")
+            out.print(f"[dim]skipped {c['provider']}: {escape(c['skipped'])}[/]")
 
 
 @app.command()
@@ -348,6 +354,14 @@ def main() -> None:
             err.print(_plan_table(plan))
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:  # an optional package: one line naming the extra, never a traceback
+        from .optional import missing
+
+        problem = missing(exc)
+        if problem is None:
+            raise
+        err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+        sys.exit(problem.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted (a submitted job keeps running; `anytune cancel` stops it)")
         sys.exit(130)

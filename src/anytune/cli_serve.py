@@ -56,8 +56,11 @@ def serve(
     poll_seconds: Annotated[float, typer.Option(hidden=True, help="How often running jobs are checked.")] = 2.0,
 ) -> None:
     """Serve /v1/files, /v1/fine_tuning/jobs and /v1/models; point any OpenAI client at http://HOST:PORT/v1."""
+    from .optional import require
     from .serve import config as cfg
 
+    for module in ("fastapi", "uvicorn", "multipart"):  # before anything else: one line naming [serve]
+        require(module)
     if new_key:
         path = cfg.new_key(keys_file)
         typer.echo(f"added a key to {path}; clients use it as their API key, e.g.\n"

@@ -213,13 +213,9 @@ def bars(comp: Comparison, width: int = 40) -> list[str]:
 
 def plot(comp: Comparison, path: Path) -> Path:
     """A PNG bar chart of on-demand and spot cost per fitting provider (needs matplotlib)."""
-    try:
-        import matplotlib
+    from .report.charts import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("--plot needs matplotlib", ["pip install 'anytune[plot]'"]) from None
+    plt = pyplot()
     rows = [r for r in comp.rows if r.fits]
     if not rows:
         raise ConfigError("nothing to plot: no provider can run this job")

@@ -18,7 +18,7 @@ from . import registry
 from .errors import AnytuneError, BudgetExceeded, ConfigError, PluginError, ProviderError, ProviderUnavailable
 from .provider import Provider
 from .spec import ChooseSpec, JobSpec
-from .types import CostEstimate, DataStats, Money
+from .types import CostEstimate, DataStats, Money, Readiness
 
 
 @dataclass
@@ -104,7 +104,11 @@ def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None
 
 
 def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None, check: bool) -> str:
-    ready = cand.provider.check(spec) if check else None
+    missing = cand.provider.missing_sdk() if check else None
+    if missing:
+        ready = Readiness(ready=False, reason=missing)
+    else:
+        ready = cand.provider.check(spec) if check else None
     try:
         cand.estimate = cand.provider.estimate(spec, stats)
     except AnytuneError as exc:

@@ -121,3 +121,9 @@ class JobNotReady(AnytuneError):
 
 class BudgetExceeded(AnytuneError):
     """The estimate (or the running cost) passes the spec's budget."""
+
+
+class MissingDependency(AnytuneError):
+    """An optional package a command needs is not installed; the message names the extra to install."""
+
+    exit_code = 2

@@ -61,6 +61,24 @@ class Provider(ABC):
     min_examples: ClassVar[int] = 1
     # Seconds between status polls when following a job.
     poll_interval: ClassVar[float] = 5.0
+    # The vendor SDK's modules, which come with the extra ``anytune[<name>]``; without them the provider still
+    # lists and estimates (pure computation), and is skipped at dispatch with the install command.
+    sdk_modules: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing_sdk(cls) -> str | None:
+        """Why this provider cannot talk to its cloud from this install (a missing SDK), or None. Looks the
+        modules up without importing them."""
+        import importlib.util
+
+        for module in cls.sdk_modules:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ImportError:  # a parent package is missing (e.g. namespace ``google`` without ``google.cloud``)
+                found = False
+            if not found:
+                return f"the {module} package is not installed: pip install 'anytune[{cls.name}]'"
+        return None
 
     def __init__(self, options: Mapping[str, Any] | ProviderOptions | None = None):
         self.options = self.parse_options(options)

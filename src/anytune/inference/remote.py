@@ -9,18 +9,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..errors import ProviderUnavailable
 from ..openai_errors import translate
 from .engine import Generation, GenerationParams, Prompt
 
 
 def client(base_url: str | None, api_key_env: str = "OPENAI_API_KEY", *, timeout: float = 120, max_retries: int = 2):
     """An ``openai.OpenAI`` client for ``base_url`` (None = OpenAI), its key read from ``$api_key_env``."""
-    try:
-        import openai
-    except ImportError:
-        raise ProviderUnavailable("the openai package is not installed; pip install 'anytune[openai]'",
-                                  provider="chat", operation="connect") from None
+    from ..optional import require
+
+    require("openai")
+    import openai
+
     key = os.environ.get(api_key_env)
     if not key and base_url is None:
         from ..errors import AuthError

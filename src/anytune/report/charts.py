@@ -5,18 +5,17 @@ from __future__ import annotations
 import base64
 import io
 
-from ..errors import ConfigError
-
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (files only, no display needed)."""
-    try:
-        import matplotlib
+    from ..optional import require
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("plots need matplotlib", ["pip install 'anytune[plot]' (included in anytune[local])"]) from None
+    require("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 

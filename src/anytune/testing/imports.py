@@ -16,7 +16,8 @@ class _Blocker:
     def find_spec(self, name, path=None, target=None):
         for b in BLOCKED:
             if name == b or name.startswith(b + "."):
-                raise ImportError(f"blocked import of {{name}} (anytune must import it lazily)")
+                # What a missing package raises (ModuleNotFoundError, with its name), so the test sees what a user would
+                raise ModuleNotFoundError(f"blocked import of {{name}} (anytune must import it lazily)", name=name)
         return None
 sys.meta_path.insert(0, _Blocker())
 '''

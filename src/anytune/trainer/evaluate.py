@@ -13,6 +13,18 @@ from ..spec import JobSpec
 from .dataset import read_jsonl
 from .platform import RunPaths
 
+METRIC_MODULES = {"rouge_l": "rouge_score", "bleu": "sacrebleu"}
+
+
+def require_metrics(spec: JobSpec) -> None:
+    """Before training: the metric libraries the evaluation will need, so a missing one fails in seconds."""
+    from ..optional import require
+
+    if spec.evaluation.enabled:
+        for name in spec.evaluation.metrics:
+            if name in METRIC_MODULES:
+                require(METRIC_MODULES[name])
+
 
 def pick_split(spec: JobSpec, paths: RunPaths) -> tuple[str, Path] | None:
     want = spec.evaluation.split

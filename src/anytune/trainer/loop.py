@@ -141,6 +141,9 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     problem = check_method(spec.method, cuda=cuda)
     if problem:
         raise ConfigError(problem)
+    from .evaluate import require_metrics
+
+    require_metrics(spec)
     bf16 = cuda and torch.cuda.is_bf16_supported()
     status = status or StatusFile(paths.status)
     status.update(state="loading")

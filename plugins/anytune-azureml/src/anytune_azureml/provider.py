@@ -99,6 +99,7 @@ class AzureMLOptions(ProviderOptions):
 
 class AzureMLProvider(Provider):
     name = "azureml"
+    sdk_modules = ("azure.ai.ml", "azure.storage.blob", "azure.identity",)
     description = "Azure Machine Learning command jobs: blob datastore, curated PyTorch environment, Spot"
     capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
                               Capability.DOWNLOAD_WEIGHTS, Capability.LORA, Capability.QLORA, Capability.FULL})

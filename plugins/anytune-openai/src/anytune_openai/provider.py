@@ -73,6 +73,7 @@ class OpenAIOptions(ProviderOptions):
 
 class OpenAIProvider(Provider):
     name = "openai"
+    sdk_modules = ("openai",)
     description = "OpenAI fine-tuning API (also Azure OpenAI and OpenAI-compatible endpoints like anytune serve)"
     capabilities = frozenset({Capability.LOGS, Capability.CANCEL})
     Options = OpenAIOptions

@@ -85,6 +85,7 @@ class SageMakerOptions(ProviderOptions):
 
 class SageMakerProvider(Provider):
     name = "sagemaker"
+    sdk_modules = ("boto3", "sagemaker.core",)
     description = "Amazon SageMaker training jobs: S3 data, Hugging Face PyTorch container, managed spot"
     capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
                               Capability.DOWNLOAD_WEIGHTS, Capability.LORA, Capability.QLORA, Capability.FULL})
