@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from anytune.testing.imports import run_blocking
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,3 +39,70 @@ def test_a_missing_sdk_is_named_with_its_install_command_in_providers_and_at_dis
     r = cli_without_sdks("estimate", JOB, "-p", "sagemaker")
     assert r.returncode == 1 and "pip install 'anytune[sagemaker]'" in r.stdout + r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _job(tmp_path, base_model: str, provider: str = "local") -> Path:
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}) + "\n" for i in range(30)))
+    job = tmp_path / "job.yaml"
+    job.write_text(f"name: t\nbase_model: {base_model}\ndata: {{train: {data}}}\nprovider: {provider}\n")
+    return job
+
+
+@pytest.mark.parametrize("base, says", [
+    ("meta-llama/Llama-3.2-1B", "is not in this machine's Hugging Face cache and cannot be downloaded"),
+    ("./no/such/model", "no such folder, and not a Hugging Face model id"),
+])
+def test_a_base_model_the_job_cannot_load_is_refused_before_launch(tmp_path, monkeypatch, base, says):
+    pytest.importorskip("anytune_local")
+    from typer.testing import CliRunner
+
+    from anytune.cli import app
+    from anytune.store import JobStore
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no request leaves the machine in this test
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    for command in ("submit", "estimate"):
+        r = CliRunner().invoke(app, [command, str(_job(tmp_path, base))])
+        assert getattr(r.exception, "exit_code", None) == 2, (command, r.exception)  # main() exits with it
+        assert says in " ".join(str(r.exception).split()), (command, r.exception)
+    assert JobStore().list() == []
+
+
+def test_a_folder_without_config_and_a_cached_hub_id(tmp_path, monkeypatch):
+    from anytune.basemodel import locate
+    from anytune.errors import ConfigError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="holds no config.json"):
+        locate(str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    snap = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    assert locate("org/tiny").kind == "cached" and locate("org/other").kind == "hub"
+
+
+def test_a_cloud_fetches_hub_ids_itself_so_an_uncached_id_is_not_refused(tmp_path, monkeypatch, with_fake):
+    from anytune import dispatch, jobs
+    from anytune.spec import load_spec
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = load_spec(_job(tmp_path, "Qwen/Qwen2.5-0.5B", provider="fake"))
+    plan = dispatch.plan(spec, jobs.prepare_data(spec).stats)
+    assert [c.name for c in plan.viable] == ["fake"]
+
+
+def test_status_of_a_failed_job_exits_1(tmp_path, with_fake):
+    from typer.testing import CliRunner
+
+    from anytune import jobs
+    from anytune.cli import app
+    from anytune.spec import load_spec
+
+    spec = load_spec(_job(tmp_path, "org/tiny", provider="fake"))
+    spec = spec.updated(provider_options={"fake": {"end_state": "failed", "steps": 1}})
+    rec = jobs.submit(spec).record
+    jobs.follow(rec.id, interval=0)
+    r = CliRunner().invoke(app, ["status", rec.id])
+    assert r.exit_code == 1 and "failed" in r.output

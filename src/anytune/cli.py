@@ -281,6 +281,8 @@ def status(job_id: JobIdArg = None):
     for c in rec.choice:
         if c.get("skipped"):
             out.print(f"[dim]skipped {c['provider']}: {escape(c['skipped'])}[/]")
+    if rec.state == "failed":  # scripts can tell a failed job from one that ran or is running
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -28,6 +28,7 @@ class Candidate:
     estimate: CostEstimate | None = None
     skipped: str = ""  # why it was passed over; empty = viable
     spot: bool = False
+    bad_input: bool = False  # skipped for a fault of the spec (e.g. a base model it cannot load), not of the provider
 
     @property
     def cost(self) -> Money | None:
@@ -78,6 +79,11 @@ def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None
     names = spec.candidates
     single = len(names) == 1
     budget = Decimal(str(spec.budget.max_usd)) if spec.budget.max_usd is not None else None
+    found = None
+    if check:  # a base model that cannot be anything (no such folder, no config.json) is bad input for all
+        from .basemodel import locate
+
+        found = locate(spec.base_model)
     for name in names:
         cand = Candidate(name=name, spot=spec.compute.spot)
         try:
@@ -88,22 +94,45 @@ def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None
             cand.skipped = str(exc)
             result.skipped.append(cand)
             continue
-        cand.skipped = _why_not(cand, spec, stats, budget, check)
+        cand.skipped = _why_not(cand, spec, stats, budget, check, found)
         (result.skipped if cand.skipped else result.viable).append(cand)
     if isinstance(spec.provider, ChooseSpec):
         result.viable.sort(key=lambda c: c.cost.amount)
     if not result.viable:
         reasons = "; ".join(f"{c.name}: {c.skipped}" for c in result.skipped)
-        if budget is not None and any(c.skipped.startswith("over budget") for c in result.skipped):
-            exc: AnytuneError = BudgetExceeded(f"no provider can run this job within the budget of ${budget} ({reasons})")
+        if all(c.bad_input for c in result.skipped):
+            exc: AnytuneError = ConfigError(f"no provider can run this job: {reasons}")
+        elif budget is not None and any(c.skipped.startswith("over budget") for c in result.skipped):
+            exc = BudgetExceeded(f"no provider can run this job within the budget of ${budget} ({reasons})")
         else:
             exc = ProviderUnavailable(f"no provider can run this job ({reasons})")
-        exc.plan = result  # the CLI shows the table of candidates
+        if not isinstance(exc, ConfigError):  # bad input says it in one message; the rest get the table
+            exc.plan = result  # the CLI shows the table of candidates
         raise exc
     return result
 
 
-def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None, check: bool) -> str:
+def _base_model_problem(cand: Candidate, spec: JobSpec, found) -> str:
+    """Why the machine this candidate trains on cannot load the base model ("" when it can)."""
+    from .basemodel import hub_reachable
+
+    if found.kind != "hub" or cand.provider.fetches_hub_models:
+        return ""
+    why = hub_reachable(found.where)
+    if why is None:
+        return ""
+    cand.bad_input = True
+    return (f"base_model {spec.base_model} is not in this machine's Hugging Face cache and cannot be downloaded "
+            f"({why}); download it once where there is network (`hf download {spec.base_model}`) or give a "
+            "local model folder")
+
+
+def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None, check: bool,
+             found=None) -> str:
+    if check and found is not None:
+        problem = _base_model_problem(cand, spec, found)
+        if problem:
+            return f"not ready: {problem}"
     missing = cand.provider.missing_sdk() if check else None
     if missing:
         ready = Readiness(ready=False, reason=missing)

@@ -64,6 +64,9 @@ class Provider(ABC):
     # The vendor SDK's modules, which come with the extra ``anytune[<name>]``; without them the provider still
     # lists and estimates (pure computation), and is skipped at dispatch with the install command.
     sdk_modules: ClassVar[tuple[str, ...]] = ()
+    # Whether the machine that trains fetches a Hugging Face id itself (a cloud container with internet) or
+    # needs it on this machine already (in the local Hub cache, or downloadable from here): checked at dispatch.
+    fetches_hub_models: ClassVar[bool] = True
 
     @classmethod
     def missing_sdk(cls) -> str | None:

@@ -42,6 +42,7 @@ class LocalOptions(ProviderOptions):
 
 class LocalProvider(Provider):
     name = "local"
+    fetches_hub_models = False  # it trains here: the base model must be here, or downloadable from here
     description = "this machine (CPU or its NVIDIA GPUs); the trainer runs in a background process"
     capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.DOWNLOAD_WEIGHTS, Capability.FULL,
                               Capability.LORA, Capability.QLORA, Capability.MULTI_GPU})
