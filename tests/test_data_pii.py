@@ -134,3 +134,30 @@ def test_redaction_counts_by_type_and_keeps_pii_out_of_outputs_and_reports(tmp_p
     assert "alice" not in report and "4111" not in report
     off = validate(DataOptions(train=str(src), pii="off"))
     assert off.redaction == {} and off.ok
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("my SSN is 078-05-1120.", "US_SSN"), ("ssn 219 09 9999 on file", "US_SSN"),
+    ("NI number AB 12 34 56 C", "UK_NINO"), ("nino JG103759A", "UK_NINO"),
+    ("SIN 130-692-544", "CA_SIN"), ("DNI 12345678Z", "ES_DNI"), ("NIE X1234567L", "ES_DNI"),
+])
+def test_national_identifiers_are_redacted(text, kind):
+    r = Redactor()
+    out = r.redact(text)
+    assert f"<{kind}>" in out and r.counts == {kind: 1}, out
+
+
+@pytest.mark.parametrize("text", [
+    "area 666-12-3456", "area 900-12-3456", "group 123-00-4567", "serial 123-45-0000",  # SSA never issues these
+    "prefix GB 12 34 56 A", "Luhn fails 130-692-545", "letter 12345678A",
+    "part 123-45-6789x", "ZIP 12345-6789", "build 2024-11-3001",
+])
+def test_national_identifier_lookalikes_are_kept(text):
+    r = Redactor()
+    assert r.redact(text) == text and not r.counts, r.counts
+
+
+def test_every_builtin_type_is_described_for_the_docs():
+    from anytune.data.pii import BUILTIN, DESCRIPTIONS
+
+    assert set(DESCRIPTIONS) == set(BUILTIN)

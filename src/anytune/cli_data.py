@@ -16,7 +16,15 @@ from rich.table import Table
 
 from .errors import AnytuneError
 
-app = typer.Typer(help="Check, convert and prepare training data (nothing is uploaded).", no_args_is_help=True,
+from .data.pii import BUILTIN as _PII_TYPES
+from .data.pii import DESCRIPTIONS as _PII_DESCRIPTIONS
+
+HELP = ("Check, convert and prepare training data (nothing is uploaded).\n\n"
+        "PII redaction (--pii redact, the default; fail refuses the data instead) replaces each match with a typed "
+        "placeholder: " + "; ".join(f"<{t}> {_PII_DESCRIPTIONS[t]}" for t in _PII_TYPES) + ".\n\n"
+        "Not caught: person names, postal addresses, dates of birth, other countries' identifiers; add your own "
+        "regexes with data.pii_patterns in the job spec.")
+app = typer.Typer(help=HELP, no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 out = Console()
 err = Console(stderr=True)

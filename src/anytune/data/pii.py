@@ -1,10 +1,16 @@
-"""PII redaction: e-mail addresses, phone numbers, IBANs, credit-card numbers, IP addresses, and user patterns.
+"""PII redaction: e-mail addresses, phone numbers, IBANs, credit-card numbers, IP addresses, national
+identifiers (US SSN, UK National Insurance number, Canadian SIN, Spanish DNI/NIE), and user patterns.
 
 Each match is replaced by a typed placeholder (``<EMAIL>``, ``<PHONE>``, ``<IBAN>``, ``<CREDIT_CARD>``,
-``<IP_ADDRESS>``, ``<NAME>`` for a user pattern named ``name``). Candidates are checked before they are
-replaced: IBANs by their mod-97 checksum, card numbers by the Luhn checksum, IP addresses by ``ipaddress``,
-so order numbers and version strings are left alone. Text without any candidate is returned as the very
-same object: clean data passes through unchanged.
+``<IP_ADDRESS>``, ``<US_SSN>``, ``<UK_NINO>``, ``<CA_SIN>``, ``<ES_DNI>``, ``<NAME>`` for a user pattern named
+``name``). Candidates are checked before they are replaced: IBANs by their mod-97 checksum, card numbers and
+SINs by the Luhn checksum, SSNs by the SSA's rules (no area 000, 666 or 9xx, no group 00, no serial 0000),
+NINOs by HMRC's prefix rules, DNI/NIE by their mod-23 letter, IP addresses by ``ipaddress``, so order numbers
+and version strings are left alone. Text without any candidate is returned as the very same object: clean
+data passes through unchanged.
+
+Not caught by these patterns: person names, postal addresses, dates of birth, and identifiers of other
+countries. Add a ``pii_patterns`` entry for an identifier of your own.
 
 Speed: the detectors only run on text that could hold a match (an ``@``, enough digits, two colons), found
 with ``str.count``/``in`` scans in C; most training text never reaches a regex.
@@ -31,10 +37,29 @@ PHONE = re.compile(
     r"|0[0-9]{1,4}(?:[ .-]?[0-9]{2,4}){2,4}"  # national trunk prefix: 030 1234567, 06 12 34 56 78
     r")(?![0-9])"
 )
+# National identifiers, in their written forms (separators required where bare digits would be ambiguous).
+US_SSN = re.compile(r"(?<![\w-])([0-9]{3})([- ])([0-9]{2})\2([0-9]{4})(?![\w-])")
+UK_NINO = re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]"
+                     r"(?![A-Za-z0-9])")
+CA_SIN = re.compile(r"(?<![\w-])[0-9]{3}([- ])[0-9]{3}\1[0-9]{3}(?![\w-])")
+ES_DNI = re.compile(r"(?<![A-Za-z0-9])[XYZ0-9][0-9]{7}-?[A-Z](?![A-Za-z0-9])")
 _CANDIDATE_V6 = re.compile(r":[0-9A-Fa-f]*:")
 _CANDIDATE_V6_BYTES = re.compile(rb":[0-9A-Fa-f]*:")
 
-BUILTIN = ("EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "PHONE")
+BUILTIN = ("EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "US_SSN", "UK_NINO", "CA_SIN", "ES_DNI", "PHONE")
+DESCRIPTIONS = {
+    "EMAIL": "e-mail addresses",
+    "IBAN": "IBANs (mod-97 checksum)",
+    "CREDIT_CARD": "payment card numbers, 13-19 digits (Luhn checksum)",
+    "IP_ADDRESS": "IPv4 and IPv6 addresses",
+    "US_SSN": "US Social Security numbers, 123-45-6789 (SSA area/group/serial rules)",
+    "UK_NINO": "UK National Insurance numbers, AB 12 34 56 C (HMRC prefix rules)",
+    "CA_SIN": "Canadian Social Insurance numbers, 130-692-544 (Luhn checksum; 0 and 8 unassigned)",
+    "ES_DNI": "Spanish DNI/NIE, 12345678Z / X1234567L (mod-23 letter)",
+    "PHONE": "phone numbers: international +..., North American, national 0...",
+}
+_NINO_BAD_PREFIX = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 
 def luhn_ok(digits: str) -> bool:
@@ -99,6 +124,11 @@ class Redactor:
             out = _sub(IPV6, out, "IP_ADDRESS", counts, _ipv6_ok)
         if digits >= 4 and "." in out:
             out = _sub(IPV4, out, "IP_ADDRESS", counts, None)
+        if digits >= 6:  # national identifiers before phones: "078-05-1120" is also phone-shaped
+            out = _sub(US_SSN, out, "US_SSN", counts, _ssn_ok)
+            out = _sub(UK_NINO, out, "UK_NINO", counts, _nino_ok)
+            out = _sub(CA_SIN, out, "CA_SIN", counts, _sin_ok)
+            out = _sub(ES_DNI, out, "ES_DNI", counts, _dni_ok)
         if digits >= 7:
             out = _sub(PHONE, out, "PHONE", counts, _phone_ok)
         return text if out == text else out
@@ -138,6 +168,27 @@ def _iban_span(s: str) -> int | bool:
         if s[end - 1] != " " and iban_ok(s[:end].replace(" ", "")):
             return end
     return False
+
+
+def _ssn_ok(s: str) -> bool:
+    area, group, serial = s[:3], s[4:6], s[7:]
+    return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
+
+
+def _nino_ok(s: str) -> bool:
+    return s[:2].upper() not in _NINO_BAD_PREFIX
+
+
+def _sin_ok(s: str) -> bool:
+    digits = s.replace(" ", "").replace("-", "")
+    return digits[0] not in "08" and luhn_ok(digits)
+
+
+def _dni_ok(s: str) -> bool:
+    body = s.replace("-", "")
+    number = "XYZ".index(body[0]) if body[0] in "XYZ" else None
+    digits = (str(number) + body[1:8]) if number is not None else body[:8]
+    return _DNI_LETTERS[int(digits) % 23] == body[8]
 
 
 def _ipv6_ok(s: str) -> bool:
