@@ -23,7 +23,7 @@ EXPECTED: dict[str, tuple[str, str, list[str]]] = {
     "cp1252_whole_file.csv": ("encoding", "not UTF-8", []),
     "unbalanced_quote.csv": ("csv", "malformed CSV row", []),
     "header_only.csv": ("empty", "header but no rows", []),
-    "wrong_columns.csv": ("shape", "keys/columns found: answer, question", []),
+    "wrong_columns.csv": ("shape", "keys/columns found: reply, ticket", []),  # question/answer is detected
     "nul_bytes.jsonl": ("nul", "NUL bytes", []),
     "deeply_nested.jsonl": ("json", "nested too deeply", []),
     "deeply_nested.json": ("json", "nested too deeply", []),
@@ -81,11 +81,11 @@ def _generated(tmp: Path) -> dict[str, tuple[Path, str, str]]:
     wb.save(tmp / "header_only.xlsx")
     cases["xlsx_header_only"] = (tmp / "header_only.xlsx", "empty", "header but no rows")
     wb = openpyxl.Workbook()
-    wb.active.append(["question", "answer"])
+    wb.active.append(["ticket", "reply"])  # question/answer would be detected
     for i in range(12):
         wb.active.append([f"q{i}", f"a{i}"])
     wb.save(tmp / "wrong_columns.xlsx")
-    cases["xlsx_wrong_columns"] = (tmp / "wrong_columns.xlsx", "shape", "keys/columns found: answer, question")
+    cases["xlsx_wrong_columns"] = (tmp / "wrong_columns.xlsx", "shape", "keys/columns found: reply, ticket")
     pq.write_table(pa.table({"input": [f"i{i}" for i in range(12)], "label": list(range(12))}),
                    tmp / "wrong_columns.parquet")
     cases["parquet_wrong_columns"] = (tmp / "wrong_columns.parquet", "shape", "keys/columns found: input, label")

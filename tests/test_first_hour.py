@@ -106,3 +106,48 @@ def test_status_of_a_failed_job_exits_1(tmp_path, with_fake):
     jobs.follow(rec.id, interval=0)
     r = CliRunner().invoke(app, ["status", rec.id])
     assert r.exit_code == 1 and "failed" in r.output
+
+
+@pytest.mark.parametrize("prompt, answer", [("question", "answer"), ("Question", "Answer"), ("input", "output"),
+                                            ("instruction", "response"), ("prompt", "response"),
+                                            ("Prompt", "Completion")])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_common_column_pairs_are_detected_and_reported(tmp_path, prompt, answer, suffix):
+    from anytune.data import DataOptions, validate
+
+    rows = {prompt: [f"How do I fix thing {i}?" for i in range(20)], answer: [f"Restart thing {i}." for i in range(20)]}
+    path = tmp_path / f"d{suffix}"
+    if suffix == ".csv":
+        path.write_text(f"{prompt},{answer}\n" + "".join(f"{q},{a}\n" for q, a in zip(*rows.values(), strict=True)))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table(rows), path)
+    report = validate(DataOptions(train=str(path), origin="cli"))
+    assert report.ok, [d.text() for d in report.diagnostics.errors]
+    assert report.examples == 20 and report.format == "prompt_completion"
+    assert report.columns == {"prompt": prompt, "completion": answer}
+
+
+def test_a_mapped_column_that_is_missing_names_the_real_columns_and_the_closest_in_the_users_syntax(tmp_path):
+    from anytune.data import DataOptions, validate
+
+    path = tmp_path / "d.csv"
+    path.write_text("Question,Answer\n" + "".join(f"q{i},a{i}\n" for i in range(20)))
+    cli = validate(DataOptions(train=str(path), columns={"prompt": "questoin", "completion": "answer"}, origin="cli"))
+    text = " ".join(d.text() for d in cli.diagnostics.errors)
+    assert "its columns: Question, Answer" in text and "did you mean 'Question' (-c prompt=Question)" in text
+    spec = validate(DataOptions(train=str(path), columns={"prompt": "questoin", "completion": "answer"}))
+    assert "(data.columns: {prompt: Question})" in " ".join(d.text() for d in spec.diagnostics.errors)
+    ok = validate(DataOptions(train=str(path), columns={"prompt": "question", "completion": "answer"}))
+    assert ok.ok and ok.examples == 20  # names match case-insensitively
+
+
+def test_data_validate_on_a_missing_file_does_not_talk_about_a_job_spec(tmp_path):
+    from typer.testing import CliRunner
+
+    from anytune.cli_data import app
+
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.csv")], env={"COLUMNS": "200"})
+    assert r.exit_code == 2 and "no such file or folder" in r.output and "spec" not in r.output

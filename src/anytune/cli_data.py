@@ -14,10 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import AnytuneError
-
 from .data.pii import BUILTIN as _PII_TYPES
 from .data.pii import DESCRIPTIONS as _PII_DESCRIPTIONS
+from .errors import AnytuneError
 
 HELP = ("Check, convert and prepare training data (nothing is uploaded).\n\n"
         "PII redaction (--pii redact, the default; fail refuses the data instead) replaces each match with a typed "
@@ -75,7 +74,7 @@ def _options(file: str, fmt, max_seq_length, model, column, pii, too_long, min_e
         from .spec import load_spec
 
         return DataOptions.from_spec(load_spec(file), **overrides)
-    return DataOptions(train=file, **overrides)
+    return DataOptions(train=file, origin="cli", **overrides)
 
 
 def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:

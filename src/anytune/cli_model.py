@@ -83,7 +83,7 @@ def _examples_for(t, data: str | None, columns: list[str] | None, limit: int):
             k, v = c.split("=", 1)
             mapping[k.strip()] = v.strip()
         prepared = prepare(DataOptions(train=data, split=(1.0, 0.0, 0.0), columns=mapping, max_seq_length=None,
-                                       count_tokens=False))
+                                       count_tokens=False, origin="cli"))
         return "data", load_examples(prepared.files["train"], limit=limit)
     rec = t.record
     if rec is None:

@@ -37,7 +37,7 @@ def analyse(opts: DataOptions, g: Gathered) -> Outcome:
                     tokenizer=g.tokenizer.name if g.tokenizer else "not counted",
                     approximate_tokens=bool(g.tokenizer and g.tokenizer.approximate),
                     max_seq_length=opts.max_seq_length, redaction=dict(sorted(g.redaction.items())),
-                    conversions=dict(g.conversions))
+                    conversions=dict(g.conversions), columns=dict(g.columns))
     if n == 0:
         if not diags.total("error"):
             diags.error("empty", "no examples", file=report.files[0] if report.files else None,

@@ -49,6 +49,7 @@ class Gathered:
     parts: list[str] = field(default_factory=list)
     redaction: Counter = field(default_factory=Counter)
     conversions: Counter = field(default_factory=Counter)
+    columns: dict[str, str] = field(default_factory=dict)  # a mapping detected (not given), to report
     bytes_in: int = 0
 
     def role_of(self) -> Any:
@@ -66,12 +67,31 @@ def resolve_files(opts: DataOptions, diags: Diagnostics) -> list[tuple[str, Path
         try:
             out += [(role, p) for p in discover(location)]
         except FileProblem as exc:
-            diags.error("file", exc.what, file=exc.file, hint=exc.hint)
+            where = f"check data.{role} in the job spec" if opts.origin == "spec" else "check the path"
+            diags.error("file", exc.what, file=exc.file, hint=exc.hint or where)
     return out
 
 
+def detect_columns(opts: DataOptions, files: list[tuple[str, Path, str, str | None]],
+                   diags: Diagnostics) -> dict[str, str] | None:
+    """The column mapping to use, from the first record of the first readable file: the given one with each
+    name as the file spells it, or one detected when none is given ({} if the records need none). None when a
+    given name is not in the file (the error, with the real columns, is in ``diags``)."""
+    from . import columns as cols
+
+    for _role, path, kind, enc in files:
+        for rec in _first_records(path, kind, enc):
+            if opts.columns:
+                mapping, problems = cols.resolve(dict(opts.columns), rec, opts.origin)
+                for p in problems:
+                    diags.error("columns", p, file=str(path))
+                return None if problems else mapping
+            return {} if shape_of(rec) is not None else cols.detect(rec)
+    return dict(opts.columns)
+
+
 def detect_target(opts: DataOptions, files: list[tuple[str, Path, str, str | None]], tok: TokenizerRef | None,
-                  diags: Diagnostics) -> tuple[str | None, bool]:
+                  diags: Diagnostics, columns: dict[str, str] | None = None) -> tuple[str | None, bool]:
     """(canonical format, go on): the spec's format, else the natural format of the first recognised record.
     Records that parse but match no format give one clear error here and stop (go on = False); when no
     record parses at all, reading goes on so that every broken line is reported."""
@@ -80,7 +100,7 @@ def detect_target(opts: DataOptions, files: list[tuple[str, Path, str, str | Non
     keys: set[str] = set()
     for _role, path, kind, enc in files:
         for rec in _first_records(path, kind, enc):
-            rec = apply_columns(rec, opts.columns)
+            rec = apply_columns(rec, columns)
             shape = shape_of(rec)
             if shape is not None:
                 target = NATURAL[shape]
@@ -89,11 +109,14 @@ def detect_target(opts: DataOptions, files: list[tuple[str, Path, str, str | Non
                 return target, True
             keys |= set(map(str, rec))
     if keys:
-        mapped = f"; data.columns maps {opts.columns}" if opts.columns else ""
+        where = "-c" if opts.origin == "cli" else "data.columns"
+        mapped = f"; {where} maps {opts.columns}" if opts.columns else ""
+        example = "-c prompt=question -c completion=answer" if opts.origin == "cli" else \
+            "data.columns: {prompt: question, completion: answer}"
         diags.error("shape", f"no record is in a known format (keys/columns found: {', '.join(sorted(keys)[:12])})"
                     f"{mapped}", file=str(files[0][1]) if files else None,
-                    hint="use messages, prompt/completion, text or prompt/chosen/rejected, or map your columns "
-                         "with data.columns, e.g. {prompt: question, completion: answer}")
+                    hint=f"use messages, prompt/completion, text or prompt/chosen/rejected, or map your columns, "
+                         f"e.g. {example}")
     return None, not keys
 
 
@@ -162,13 +185,18 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
     g = Gathered(files=[(r, str(p)) for r, p, _, _ in files], sources=[str(p) for _, p in found], target=None, tokenizer=tok, diags=diags)
     if not any(role == "train" for role, *_ in files):
         return g
-    g.target, go_on = detect_target(opts, files, tok, diags)
+    columns = detect_columns(opts, files, diags)
+    if columns is None:
+        return g
+    if columns and not opts.columns:
+        g.columns = columns
+    g.target, go_on = detect_target(opts, files, tok, diags, columns)
     if not go_on:
         return g
     g.bytes_in = sum(p.stat().st_size for _, p, _, _ in files)
     settings = work.Settings(
         # no record parsed yet: read on with any format to report what is wrong with each line
-        target=g.target or "chat", columns=dict(opts.columns), system_prompt=opts.system_prompt,
+        target=g.target or "chat", columns=columns, system_prompt=opts.system_prompt,
         label_column=opts.label_column, pii=opts.pii, pii_patterns=dict(opts.pii_patterns), tokenizer=tok,
         part_dir=str(part_dir) if part_dir is not None else None)
     meta: dict[int, tuple[int, bool, int]] = {}

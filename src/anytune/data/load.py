@@ -56,7 +56,7 @@ def discover(location: str | Path) -> list[Path]:
             raise FileProblem(p, "the folder holds no data files",
                               hint=f"put shards named *{', *'.join(sorted(set(SUFFIXES)))} in it")
         return files
-    raise FileProblem(p, "no such file or folder", hint="check data.train/validation/test in the job spec")
+    raise FileProblem(p, "no such file or folder")
 
 
 def _suffix(path: Path) -> str:

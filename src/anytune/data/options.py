@@ -34,6 +34,7 @@ class DataOptions:
     min_examples: int = DEFAULT_MIN_TRAIN  # the strictest minimum of the providers the job may run on
     count_tokens: bool = True
     workers: int | None = None  # None: one per CPU for large inputs, in-process for small ones
+    origin: str = "spec"  # "spec" or "cli": where the options came from, so hints use that place's syntax
 
     def __post_init__(self):
         problems = []

@@ -99,7 +99,7 @@ def _source_key(opts: DataOptions) -> str | None:
                 files.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
     except (OSError, ValueError):
         return None
-    settings = {k: v for k, v in asdict(opts).items() if k != "workers"}
+    settings = {k: v for k, v in asdict(opts).items() if k not in ("workers", "origin")}
     ident = resolve(opts.base_model).identity if opts.count_tokens else None
     blob = json.dumps([PIPELINE_VERSION, settings, ident, files], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -171,6 +171,7 @@ def _manifest(opts: DataOptions, report: Report, stats: DataStats, files: dict) 
         "leakage": report.leakage,
         "redaction": {"mode": opts.pii, "counts": report.redaction},
         "conversions": report.conversions,
+        "columns_detected": report.columns,
         "warnings": _warning_lines(report),
         "sources": report.files,
         "split": {"fractions": list(opts.split), "seed": opts.seed, "label_column": opts.label_column},

@@ -115,6 +115,7 @@ class Report:
     leakage: dict[str, int] = field(default_factory=dict)
     redaction: dict[str, int] = field(default_factory=dict)
     conversions: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> column, when anytune detected it
     content_hash: str | None = None
 
     @property
@@ -148,6 +149,7 @@ class Report:
             "leakage": self.leakage,
             "redaction": self.redaction,
             "conversions": self.conversions,
+            "columns_detected": self.columns,
             "content_hash": self.content_hash,
             "summary": self.summary_line(),
         }
