@@ -151,3 +151,29 @@ def test_data_validate_on_a_missing_file_does_not_talk_about_a_job_spec(tmp_path
 
     r = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.csv")], env={"COLUMNS": "200"})
     assert r.exit_code == 2 and "no such file or folder" in r.output and "spec" not in r.output
+
+
+def test_jobs_shows_method_hyperparameters_losses_and_score_with_json(tmp_path, with_fake):
+    from typer.testing import CliRunner
+
+    from anytune import jobs
+    from anytune.cli import app
+    from anytune.spec import load_spec
+
+    spec = load_spec(_job(tmp_path, "org/tiny", provider="fake"))
+    spec = spec.updated(method="lora", hyperparameters={"epochs": 3, "learning_rate": 2e-4, "lora": {"r": 16}},
+                        output_dir=str(tmp_path / "out" / "{job_id}"))
+    rec = jobs.submit(spec).record
+    jobs.follow(rec.id, interval=0)
+    artifact = jobs.retrieve(rec.id)
+    (Path(artifact.path) / "metrics.json").write_text(json.dumps({  # as the trainer writes it
+        "eval_loss_after": 0.4321, "test_loss": 0.5, "evaluation": {"metrics": {"rouge_l": {"tuned": 0.71}}}}))
+    r = CliRunner().invoke(app, ["jobs", "--json"])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.output)
+    assert row["name"] == "t" and row["method"] == "lora" and row["eval_loss"] == 0.4321
+    assert row["hyperparameters"] == {"epochs": 3.0, "learning_rate": 2e-4, "batch_size": 16, "lora_r": 16}
+    assert row["evaluation"] == {"rouge_l": 0.71} and row["test_loss"] == 0.5
+    r = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": "250"})
+    for cell in ("lora r=16", "3 · 2e-04 · 16", "0.4321", "rouge_l 0.710"):
+        assert cell in r.output, cell

@@ -250,20 +250,56 @@ def _eval_models(artifact) -> dict:
     return (summary or {}).get("models", {"tuned": "tuned"})
 
 
+def job_row(r) -> dict:
+    """One job as ``anytune jobs`` shows it: what it trained, how, and what came out (from metrics.json)."""
+    from .jobs import metrics_of
+
+    spec, est, actual, artifact = r.spec, r.estimate, r.actual, r.artifact
+    hp = spec.hyperparameters
+    params = {"epochs": hp.epochs, "learning_rate": hp.learning_rate, "batch_size": hp.batch_size * hp.gradient_accumulation}
+    if spec.method != "full":
+        params["lora_r"] = hp.lora.r
+    metrics = metrics_of(artifact) if artifact is not None else {}
+    evaluation = {name: row.get("tuned") for name, row in metrics.get("evaluation", {}).get("metrics", {}).items()}
+    return {"id": r.id, "name": r.name, "provider": r.provider, "state": r.state, "created": r.created_at,
+            "method": spec.method, "base_model": spec.base_model, "hyperparameters": params,
+            "eval_loss": metrics.get("eval_loss_after"), "test_loss": metrics.get("test_loss"),
+            "evaluation": evaluation,
+            "estimate_usd": float(est.planned_total(spec.compute.spot).amount) if est else None,
+            "actual_usd": float(actual["cost_usd"]) if "cost_usd" in actual else None,
+            "seconds": actual.get("seconds"), "error_pct": actual.get("error_pct")}
+
+
+def _score(evaluation: dict) -> str:
+    for name in ("rouge_l", "token_f1", "judge", *evaluation):
+        if evaluation.get(name) is not None:
+            return f"{name} {evaluation[name]:.3f}"
+    return ""
+
+
 @app.command("jobs")
-def jobs_cmd(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20):
-    """List jobs with their estimate and actual cost."""
+def jobs_cmd(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+             as_json: Annotated[bool, typer.Option("--json", help="Every field, as JSON.")] = False):
+    """List jobs: what each trained (method, hyperparameters), its held-out loss and score, and its cost."""
     from .store import JobStore
 
-    table = Table("id", "provider", "state", "created", "estimate", "actual", "error %")
+    rows = [job_row(r) for r in JobStore().list(limit)]
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table("id", "provider", "state", "method", "epochs · lr · batch", "eval loss", "test loss", "score",
+                  "estimate", "actual", "error %")
     table.columns[0].no_wrap = True
-    for r in JobStore().list(limit):
-        est = r.estimate
-        actual = r.actual
-        table.add_row(r.id, r.provider, r.state, r.created_at.replace("T", " ")[5:16],
-                      str(est.planned_total(r.spec.compute.spot)) if est else "",
-                      f"${float(actual['cost_usd']):.2f}, {actual['seconds']:.0f}s" if "cost_usd" in actual else "",
-                      f"{actual['error_pct']:+.1f}" if "error_pct" in actual else "")
+    for j in rows:
+        hp = j["hyperparameters"]
+        table.add_row(j["id"], j["provider"], j["state"],
+                      j["method"] + (f" r={hp['lora_r']}" if "lora_r" in hp else ""),
+                      f"{hp['epochs']:g} · {hp['learning_rate']:.0e} · {hp['batch_size']}",
+                      "" if j["eval_loss"] is None else f"{j['eval_loss']:.4f}",
+                      "" if j["test_loss"] is None else f"{j['test_loss']:.4f}", _score(j["evaluation"]),
+                      "" if j["estimate_usd"] is None else f"${j['estimate_usd']:.2f}",
+                      "" if j["actual_usd"] is None else f"${j['actual_usd']:.2f}, {j['seconds']:.0f}s",
+                      "" if j["error_pct"] is None else f"{j['error_pct']:+.1f}")
     out.print(table)
 
 
