@@ -177,3 +177,51 @@ def test_jobs_shows_method_hyperparameters_losses_and_score_with_json(tmp_path, 
     r = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": "250"})
     for cell in ("lora r=16", "3 · 2e-04 · 16", "0.4321", "rouge_l 0.710"):
         assert cell in r.output, cell
+
+
+def test_sdk_chatter_and_warnings_go_to_the_log_file_not_the_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    code = """
+import logging, sys, warnings
+import anytune.cli as cli
+def app():
+    logging.getLogger("azure.identity._credentials.chained").warning("DefaultAzureCredential failed to retrieve a token")
+    warnings.warn("`is_gradient_checkpointing` is deprecated", FutureWarning)
+    print("the one line")
+cli.app = app
+cli.main()
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "ANYTUNE_HOME": str(tmp_path)})
+    assert r.returncode == 0 and r.stdout == "the one line\n" and r.stderr == "", r.stderr
+    log = (tmp_path / "logs" / "anytune.log").read_text()
+    assert "DefaultAzureCredential failed" in log and "is_gradient_checkpointing" in log
+
+
+@pytest.mark.slow
+def test_trainer_log_has_one_clean_line_per_event(tmp_path, tiny_model, tiny_data):
+    import subprocess
+    import sys
+
+    from anytune.spec import JobSpec
+
+    spec = JobSpec(name="t", base_model=str(tiny_model), data={"train": "x"}, method="lora",
+                   hyperparameters={"epochs": 1, "batch_size": 8, "warmup_ratio": 0.2}, evaluation={"max_new_tokens": 4})
+    (tmp_path / "spec.json").write_text(spec.model_dump_json())
+    r = subprocess.run([sys.executable, "-m", "anytune.trainer", "--spec", str(tmp_path / "spec.json"),
+                        "--train", str(tiny_data["train"]), "--validation", str(tiny_data["validation"]),
+                        "--output", str(tmp_path / "out" / "model")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    log = r.stdout + r.stderr
+    assert "step 0/0" not in log and "before training: eval loss" in log
+    assert "Warning" not in log and "model saved to" not in log, log
+    assert "step 1/8 epoch 0.12 loss" in log and "lr 0.00e+00 (warmup starts at 0)" in log
+
+
+def test_estimate_prints_no_none(tmp_path):
+    pytest.importorskip("anytune_local")
+    r = cli_without_sdks("estimate", JOB)
+    assert r.returncode == 0, r.stderr
+    assert "None" not in r.stdout, r.stdout

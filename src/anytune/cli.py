@@ -6,6 +6,7 @@ signature at each start, and string annotations made that three times slower (co
 
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -182,6 +183,9 @@ def submit(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = Non
     sub = _submit(job, provider, profile, dry_run, yes)
     if dry_run:
         print(json.dumps(sub.dry_run, indent=2, default=str))
+        if sub.missing_settings:
+            err.print("[yellow]not set, shown as placeholders:[/] " + escape(", ".join(sub.missing_settings))
+                      + "; a real submit needs them (`anytune profile` keeps them)", soft_wrap=True)
         return
     out.print(f"submitted [bold]{sub.record.id}[/] to {sub.record.provider}; follow it with "
               f"`anytune logs -f {sub.record.id}`")
@@ -384,6 +388,9 @@ def main() -> None:
     from .entry_points import skip_pydantic_plugin_scan
 
     skip_pydantic_plugin_scan()
+    from .logs import cli_log, route_to_file
+
+    route_to_file(cli_log(), logging.WARNING)  # SDK chatter (e.g. azure-identity's credential attempts) to the log file
     try:
         app()
     except AnytuneError as exc:

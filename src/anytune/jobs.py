@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ class Submission:
     plan: dispatch.Plan
     prepared: PreparedData
     dry_run: dict[str, Any] | None = None
+    missing_settings: list[str] = field(default_factory=list)  # shown as placeholders in the dry run
 
 
 def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = None, dry_run: bool = False,
@@ -61,7 +62,8 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
     if dry_run:
         first = plan.viable[0]
         ref = _dry_ref(first.provider, prepared)
-        return Submission(None, plan, prepared, first.provider.dry_run(spec, ref, job_id))
+        provider, missing = first.provider.with_placeholders()
+        return Submission(None, plan, prepared, provider.dry_run(spec, ref, job_id), missing_settings=missing)
 
     first = plan.viable[0]
     rec = store.create(id=job_id, name=spec.name, provider=first.name, spec_json=spec.model_dump_json(),

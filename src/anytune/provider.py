@@ -68,6 +68,22 @@ class Provider(ABC):
     # needs it on this machine already (in the local Hub cache, or downloadable from here): checked at dispatch.
     fetches_hub_models: ClassVar[bool] = True
 
+    # Settings a real launch needs (option name -> the placeholder a dry run shows in its place).
+    required_settings: ClassVar[dict[str, str]] = {}
+
+    def missing_settings(self) -> list[str]:
+        """The required settings this provider's options lack (names of ``required_settings``)."""
+        return [n for n in self.required_settings if not getattr(self.options, n, None)]
+
+    def with_placeholders(self) -> tuple[Provider, list[str]]:
+        """For a dry run: this provider with each missing required setting replaced by its clearly marked
+        placeholder, and ``provider_options.<name>.<setting> = <placeholder>`` for each one replaced."""
+        missing = self.missing_settings()
+        if not missing:
+            return self, []
+        options = self.options.model_copy(update={n: self.required_settings[n] for n in missing})
+        return type(self)(options), [f"provider_options.{self.name}.{n} = {self.required_settings[n]}" for n in missing]
+
     @classmethod
     def missing_sdk(cls) -> str | None:
         """Why this provider cannot talk to its cloud from this install (a missing SDK), or None. Looks the

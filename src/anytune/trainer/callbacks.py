@@ -29,9 +29,12 @@ class Progress(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        where = f"step {state.global_step}/{state.max_steps} epoch {state.epoch or 0:.2f}"
+        where = (f"step {state.global_step}/{state.max_steps} epoch {state.epoch or 0:.2f}" if state.max_steps
+                 else "before training:")  # the evaluation before the first step
         if "loss" in logs:
-            self.log(f"{where} loss {logs['loss']:.4f} lr {logs.get('learning_rate', 0):.2e}")
+            lr = logs.get("learning_rate", 0)
+            warmup = lr == 0 and (args.warmup_steps or getattr(args, "warmup_ratio", 0))  # HF warms up from 0
+            self.log(f"{where} loss {logs['loss']:.4f} lr {lr:.2e}" + (" (warmup starts at 0)" if warmup else ""))
             self.status.update(loss=logs["loss"], step=state.global_step, epoch=round(state.epoch or 0, 4))
         for key, value in logs.items():
             if key.endswith("_loss") and key != "train_loss":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         default_output = spec.output_path(env.get("ANYTUNE_JOB_ID", "latest"))
         paths = platform.resolve(args, env, default_output=str(default_output))
         status = StatusFile(paths.status)
+        from ..logs import route_to_file
+
+        route_to_file(paths.logs / "trainer-warnings.log", logging.WARNING)  # library warnings, not the job log
         command = relaunch_command(argv, _gpu_count(), env)
         if command:
             _log(f"several GPUs visible: restarting under accelerate: {' '.join(command)}")

@@ -250,5 +250,5 @@ def describe(metrics: dict[str, Any], output: Path) -> str:
         lines.append(f"eval loss: {metrics['eval_loss_before']:.4f} before -> {metrics['eval_loss_after']:.4f} after")
     if metrics.get("test_loss") is not None:
         lines.append(f"test loss: {metrics['test_loss']:.4f}")
-    lines.append(f"model saved to {output}")
-    return "\n".join(lines)
+    # Where the files went is said once, by whoever retrieves them (`anytune run` / `retrieve`), not here too.
+    return "\n".join(lines) or f"outputs written to {output}"

@@ -99,6 +99,8 @@ class AzureMLOptions(ProviderOptions):
 
 class AzureMLProvider(Provider):
     name = "azureml"
+    required_settings = {"subscription_id": "<subscription_id>", "resource_group": "<resource_group>",
+                         "workspace": "<workspace>"}
     sdk_modules = ("azure.ai.ml", "azure.storage.blob", "azure.identity",)
     description = "Azure Machine Learning command jobs: blob datastore, curated PyTorch environment, Spot"
     capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
@@ -143,10 +145,17 @@ class AzureMLProvider(Provider):
     def layout(self) -> StorageLayout:
         return StorageLayout(self.options.prefix)
 
-    def _workspace(self) -> dict[str, str]:
+    def missing_settings(self) -> list[str]:
+        found = self._workspace_settings()
+        return [k for k in self.required_settings if not found[k]]
+
+    def _workspace_settings(self) -> dict[str, str]:
         o = self.options
-        where = {"subscription_id": o.subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID", ""),
-                 "resource_group": o.resource_group or "", "workspace": o.workspace or ""}
+        return {"subscription_id": o.subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID", ""),
+                "resource_group": o.resource_group or "", "workspace": o.workspace or ""}
+
+    def _workspace(self) -> dict[str, str]:
+        where = self._workspace_settings()
         missing = [k for k, v in where.items() if not v]
         if missing:
             raise errors.ConfigError("Azure ML workspace settings missing", [

@@ -85,6 +85,9 @@ class SageMakerOptions(ProviderOptions):
 
 class SageMakerProvider(Provider):
     name = "sagemaker"
+    # The region placeholder is a real region: boto3 builds endpoints from it.
+    required_settings = {"bucket": "<bucket>", "role_arn": "arn:aws:iam::<account>:role/<role_arn>",
+                         "region": "us-east-1"}
     sdk_modules = ("boto3", "sagemaker.core",)
     description = "Amazon SageMaker training jobs: S3 data, Hugging Face PyTorch container, managed spot"
     capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
@@ -141,6 +144,14 @@ class SageMakerProvider(Provider):
     @property
     def layout(self) -> StorageLayout:
         return StorageLayout(self.options.prefix)
+
+    def missing_settings(self) -> list[str]:
+        missing = [n for n in ("bucket", "role_arn") if not getattr(self.options, n)]
+        try:
+            self.aws.region  # the option, AWS_REGION, or the AWS profile's region
+        except errors.AnytuneError:
+            missing.append("region")
+        return missing
 
     def _require(self, *names: str) -> None:
         missing = [n for n in names if not getattr(self.options, n)]

@@ -103,6 +103,7 @@ class VertexOptions(ProviderOptions):
 
 class VertexProvider(Provider):
     name = "vertex"
+    required_settings = {"staging_bucket": "<staging_bucket>"}
     sdk_modules = ("google.cloud.aiplatform_v1", "google.cloud.storage", "google.auth",)
     description = "Google Cloud Vertex AI custom jobs: Cloud Storage data, PyTorch training container, Spot VMs"
     capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
