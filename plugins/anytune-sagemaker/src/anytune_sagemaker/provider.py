@@ -148,7 +148,7 @@ class SageMakerProvider(Provider):
     def missing_settings(self) -> list[str]:
         missing = [n for n in ("bucket", "role_arn") if not getattr(self.options, n)]
         try:
-            self.aws.region  # the option, AWS_REGION, or the AWS profile's region
+            _ = self.aws.region  # the option, AWS_REGION, or the AWS profile's region
         except errors.AnytuneError:
             missing.append("region")
         return missing
