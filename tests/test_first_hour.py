@@ -225,3 +225,40 @@ def test_estimate_prints_no_none(tmp_path):
     r = cli_without_sdks("estimate", JOB)
     assert r.returncode == 0, r.stderr
     assert "None" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("provider, placeholders", [
+    ("sagemaker", ["bucket = <bucket>", "role_arn = arn:aws:iam::<account>:role/<role_arn>", "region = us-east-1"]),
+    ("vertex", ["staging_bucket = <staging_bucket>"]),
+    ("azureml", ["subscription_id = <subscription_id>", "resource_group = <resource_group>",
+                 "workspace = <workspace>"]),
+])
+def test_a_cloud_dry_run_without_settings_shows_the_request_with_marked_placeholders(provider, placeholders,
+                                                                                   monkeypatch, tmp_path):
+    from anytune import jobs
+    from anytune.errors import AnytuneError
+    from anytune.registry import get_registry
+    from anytune.spec import load_spec
+
+    if get_registry().get_class(provider).missing_sdk():
+        pytest.skip(f"{provider}'s SDK is not installed")
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AZURE_SUBSCRIPTION_ID"):
+        monkeypatch.delenv(var, raising=False)
+    # No request may leave the machine: no cloud metadata servers, no credentials to find.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    sub = jobs.submit(load_spec(JOB), provider=provider, dry_run=True)
+    assert sub.missing_settings == [f"provider_options.{provider}.{p}" for p in placeholders]
+    from urllib.parse import unquote
+
+    request = unquote(json.dumps(sub.dry_run, default=str))  # Azure's ARM path is URL-encoded
+    for p in placeholders:
+        value = p.split(" = ")[1]
+        assert value in request, value
+    with pytest.raises(AnytuneError, match="not set|missing"):  # a real submit still refuses
+        jobs.submit(load_spec(JOB), provider=provider)
