@@ -262,3 +262,17 @@ def test_a_cloud_dry_run_without_settings_shows_the_request_with_marked_placehol
         assert value in request, value
     with pytest.raises(AnytuneError, match="not set|missing"):  # a real submit still refuses
         jobs.submit(load_spec(JOB), provider=provider)
+
+
+def test_openai_row_marks_a_substitute_model_and_says_why_the_learning_rate_is_not_sent():
+    r = cli_without_sdks("compare", JOB, "--json")
+    assert r.returncode == 0, r.stderr
+    row = next(x for x in json.loads(r.stdout)["providers"] if x["provider"] == "openai")
+    assert row["substitute"] == "gpt-4.1-mini-2025-04-14"
+    notes = " ".join(row["notes"])
+    assert "is not an OpenAI model: fine-tuning gpt-4.1-mini instead" in notes
+    assert "learning_rate 0.002 is not sent" in notes and "learning_rate_multiplier" in notes
+    local = next(x for x in json.loads(r.stdout)["providers"] if x["provider"] == "local")
+    assert local["substitute"] is None
+    table = cli_without_sdks("compare", JOB)
+    assert "other model" in table.stdout

@@ -173,6 +173,8 @@ def _show_skips(plan) -> None:
     for c in plan.skipped:
         err.print(f"[yellow]skipped {c.name}:[/] {escape(c.skipped)}")
     err.print(f"provider: [bold]{plan.viable[0].name}[/] (estimated {plan.viable[0].cost})")
+    for warning in plan.viable[0].estimate.warnings if plan.viable[0].estimate else ():
+        err.print(f"[yellow]note:[/] {escape(warning)}", soft_wrap=True)
 
 
 @app.command()

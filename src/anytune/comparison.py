@@ -47,6 +47,7 @@ class Row:
             return {"provider": self.provider, "error": self.error, "notes": self.notes}
         return {
             "provider": self.provider, "instance": e.instance, "gpu": e.gpu, "gpu_count": e.gpu_count, "fits": e.fits,
+            "substitute": e.substitute or None,
             "hours": round(e.hours, 4) if e.gpu_count or e.hours else None,
             "on_demand_usd": str(e.total.rounded().amount) if e.fits else None,
             "spot_usd": str(e.spot_total.rounded().amount) if e.fits and e.spot_total is not None else None,
@@ -162,7 +163,8 @@ def table(comp: Comparison):
         else:
             hours = _hours(e.hours) if e.gpu_count or e.hours else "—"
             spot = f"{e.spot_total.rounded().amount:,.2f}" if e.spot_total is not None else "—"
-            t.add_row(row.provider, _instance(e), "[green]yes[/]", hours, f"{e.total.rounded().amount:,.2f}", spot,
+            fits = "[yellow]other model[/]" if e.substitute else "[green]yes[/]"  # not the same job
+            t.add_row(row.provider, _instance(e), fits, hours, f"{e.total.rounded().amount:,.2f}", spot,
                       e.as_of.isoformat() if e.as_of else "—", marks)
     return t
 

@@ -102,6 +102,8 @@ class CostEstimate(_Frozen):
     notes: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
     rejected: tuple[str, ...] = ()  # instances considered and why they do not fit
+    substitute: str = ""  # the model trained instead of the spec's base_model (a different job), if any
+    warnings: tuple[str, ...] = ()  # where the job would differ from the spec; shown before every launch
 
     @property
     def total(self) -> Money:

@@ -187,7 +187,17 @@ class OpenAIProvider(Provider):
         model, why = self.model_for(spec)
         est = plan_tokens(spec.model_copy(update={"base_model": model}), stats, self._priced_catalog(model, spec),
                           provider=self.name, notes=self.notes)
-        return est.model_copy(update={"assumptions": est.assumptions + ((why,) if why else ())}) if why else est
+        extra = tuple(x for x in (why, self.learning_rate_note(spec)) if x)  # shown under compare's table too
+        return est.model_copy(update={"assumptions": est.assumptions + extra, "notes": est.notes + extra,
+                                      "warnings": extra, "substitute": model if why else ""})
+
+    def learning_rate_note(self, spec) -> str:
+        """Why the spec's learning rate is not sent: the API takes only a multiplier of its own default."""
+        if "learning_rate" not in spec.hyperparameters.model_fields_set or self.options.learning_rate_multiplier:
+            return ""
+        return (f"hyperparameters.learning_rate {spec.hyperparameters.learning_rate:g} is not sent: OpenAI's API takes "
+                "only learning_rate_multiplier, a factor on its own unpublished default rate, so no absolute rate "
+                "maps onto it; set provider_options.openai.learning_rate_multiplier (e.g. 0.5 for a smaller step)")
 
     def upload(self, spec, data) -> DataRef:
         from anytune.store import JobStore
