@@ -161,3 +161,36 @@ def test_every_builtin_type_is_described_for_the_docs():
     from anytune.data.pii import BUILTIN, DESCRIPTIONS
 
     assert set(DESCRIPTIONS) == set(BUILTIN)
+
+
+@pytest.fixture(scope="module")
+def ner_model(tmp_path_factory):
+    pytest.importorskip("presidio_analyzer")
+    from anytune.testing.tiny_ner import build_tiny_ner
+
+    return build_tiny_ner(tmp_path_factory.mktemp("ner") / "model")
+
+
+def test_presidio_engine_redacts_names_and_places_on_top_of_the_patterns(ner_model, tmp_path):
+    src = tmp_path / "d.jsonl"
+    src.write_text("".join(json.dumps({"prompt": p, "completion": "Restart it."}) + "\n" for p in [
+        "Hello, Olga Tanaka here, my printer in Berlin is broken.", "Thanks, Grace Smith. Mail grace@example.com",
+        "Reset the router please."] * 10))
+    out = tmp_path / "out"
+    prepared = prepare(DataOptions(train=str(src), pii_engine="presidio", pii_model=str(ner_model),
+                                   split=(1.0, 0.0, 0.0)), out)
+    text = (out / "train.jsonl").read_text()
+    assert "Olga" not in text and "Tanaka" not in text and "Grace Smith" not in text and "Berlin" not in text
+    assert "<PERSON>" in text and "<LOCATION>" in text and "<EMAIL>" in text
+    assert "Reset the router please." in text
+    assert prepared.redaction["PERSON"] == 20 and prepared.redaction["EMAIL"] == 10
+
+
+def test_presidio_engine_without_its_model_is_one_clear_error(tmp_path):
+    pytest.importorskip("presidio_analyzer")
+    from anytune.errors import ConfigError
+
+    src = tmp_path / "d.jsonl"
+    src.write_text(json.dumps({"prompt": "hi", "completion": "yo"}) + "\n")
+    with pytest.raises(ConfigError, match="spaCy pipeline 'en_core_web_lg' for PII names and places is not installed"):
+        validate(DataOptions(train=str(src), pii_engine="presidio"))

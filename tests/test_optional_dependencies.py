@@ -45,15 +45,16 @@ def cases(folder, tmp_path):
         (["chat", str(folder), "-p", "hi"], ("transformers",), "local"),
         (["export", str(adapter), "--merge"], ("peft", "torch"), "local"),
         (["eval", "m", "--base-url", "http://127.0.0.1:9/v1", "--data", str(data)], ("openai",), "openai"),
+        (["data", "validate", str(data), "--pii-engine", "presidio"], ("presidio_analyzer",), "presidio"),
     ]
 
 
 def test_every_optional_package_has_an_extra():
     assert {extra for _, extra in EXTRAS.values()} <= {"local", "plot", "serve", "openai", "sagemaker", "vertex",
-                                                       "azureml"}
+                                                       "azureml", "presidio"}
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(9))
 def test_a_missing_optional_package_is_one_line_naming_the_extra(index, model_folder, tmp_path):
     args, blocked, extra = cases(model_folder, tmp_path)[index]
     r = _cli(args, blocked, dict(os.environ))

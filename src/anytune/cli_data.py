@@ -22,7 +22,8 @@ HELP = ("Check, convert and prepare training data (nothing is uploaded).\n\n"
         "PII redaction (--pii redact, the default; fail refuses the data instead) replaces each match with a typed "
         "placeholder: " + "; ".join(f"<{t}> {_PII_DESCRIPTIONS[t]}" for t in _PII_TYPES) + ".\n\n"
         "Not caught: person names, postal addresses, dates of birth, other countries' identifiers; add your own "
-        "regexes with data.pii_patterns in the job spec.")
+        "regexes with data.pii_patterns in the job spec. --pii-engine presidio (data.pii_engine) adds <PERSON> and "
+        "<LOCATION> found by a spaCy NER model through Microsoft Presidio.")
 app = typer.Typer(help=HELP, no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 out = Console()
@@ -40,13 +41,18 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="Tokenizer source:
 ColumnsOpt = Annotated[list[str] | None, typer.Option("--column", "-c", help="Map a column: canonical=source, "
                        "e.g. -c prompt=question -c completion=answer.")]
 PiiOpt = Annotated[str | None, typer.Option("--pii", help="off | redact | fail (default: redact).")]
+PiiEngineOpt = Annotated[str | None, typer.Option("--pii-engine", help="patterns (default) | presidio: also person "
+                         "names and places, by NER (pip install 'anytune[presidio]').")]
+PiiModelOpt = Annotated[str | None, typer.Option("--pii-model", help="spaCy pipeline for --pii-engine presidio: "
+                        "an installed package (default en_core_web_lg) or a folder.")]
 TooLongOpt = Annotated[str | None, typer.Option("--too-long", help="truncate | drop | fail (default: truncate).")]
 MinOpt = Annotated[int | None, typer.Option("--min-examples", min=1, help="Fewest training examples accepted "
                    "(default: the strictest of the spec's providers).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
-def _options(file: str, fmt, max_seq_length, model, column, pii, too_long, min_examples):
+def _options(file: str, fmt, max_seq_length, model, column, pii, too_long, min_examples, pii_engine=None,
+             pii_model=None):
     from .data import DataOptions
 
     overrides: dict = {}
@@ -54,6 +60,10 @@ def _options(file: str, fmt, max_seq_length, model, column, pii, too_long, min_e
         overrides["format"] = _choice("--format", fmt, ("auto", "chat", "prompt_completion", "text", "preference"))
     if pii:
         overrides["pii"] = _choice("--pii", pii, ("off", "redact", "fail"))
+    if pii_engine:
+        overrides["pii_engine"] = _choice("--pii-engine", pii_engine, ("patterns", "presidio"))
+    if pii_model:
+        overrides["pii_model"] = pii_model
     if too_long:
         overrides["too_long"] = _choice("--too-long", too_long, ("truncate", "drop", "fail"))
     if max_seq_length:
@@ -86,12 +96,13 @@ def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:
 @app.command()
 def validate(file: FileArg, json_out: JsonOpt = False, format: FormatOpt = None, max_seq_length: SeqOpt = None,
              model: ModelOpt = None, column: ColumnsOpt = None, pii: PiiOpt = None, too_long: TooLongOpt = None,
-             min_examples: MinOpt = None) -> None:
+             min_examples: MinOpt = None, pii_engine: PiiEngineOpt = None, pii_model: PiiModelOpt = None) -> None:
     """Check the data and print every problem with file:line, what is wrong and how to fix it."""
     from .data import validate as run_validate
 
     try:
-        opts = _options(file, format, max_seq_length, model, column, pii, too_long, min_examples)
+        opts = _options(file, format, max_seq_length, model, column, pii, too_long, min_examples, pii_engine,
+                        pii_model)
         report = run_validate(opts, progress=not json_out and out.is_terminal)
     except AnytuneError as exc:
         _fail(exc, json_out)
@@ -107,13 +118,14 @@ def validate(file: FileArg, json_out: JsonOpt = False, format: FormatOpt = None,
 def prepare(file: FileArg, output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the splits and "
             "manifest.json.")], json_out: JsonOpt = False, format: FormatOpt = None, max_seq_length: SeqOpt = None,
             model: ModelOpt = None, column: ColumnsOpt = None, pii: PiiOpt = None, too_long: TooLongOpt = None,
-            min_examples: MinOpt = None) -> None:
+            min_examples: MinOpt = None, pii_engine: PiiEngineOpt = None, pii_model: PiiModelOpt = None) -> None:
     """Validate, convert, redact and split the data into canonical JSONL files plus a manifest."""
     from .data import DataValidationError
     from .data import prepare as run_prepare
 
     try:
-        opts = _options(file, format, max_seq_length, model, column, pii, too_long, min_examples)
+        opts = _options(file, format, max_seq_length, model, column, pii, too_long, min_examples, pii_engine,
+                        pii_model)
         prepared = run_prepare(opts, output, progress=not json_out and out.is_terminal)
     except DataValidationError as exc:
         if json_out:

@@ -23,6 +23,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "multipart": ("anytune serve's uploads", "serve"),
     "python_multipart": ("anytune serve's uploads", "serve"),
     "openai": ("OpenAI and OpenAI-compatible endpoints", "openai"),
+    "presidio_analyzer": ("PII names and places (data.pii_engine: presidio)", "presidio"),
+    "spacy": ("PII names and places (data.pii_engine: presidio)", "presidio"),
     "boto3": ("AWS SageMaker", "sagemaker"),
     "botocore": ("AWS SageMaker", "sagemaker"),
     "sagemaker": ("AWS SageMaker", "sagemaker"),

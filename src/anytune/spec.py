@@ -29,6 +29,10 @@ class DataSpec(_Strict):
     label_column: str | None = Field(None, description="Column to stratify the split by.")
     pii: Literal["off", "redact", "fail"] = "redact"
     pii_patterns: dict[str, str] = Field(default_factory=dict, description="Extra PII regexes: placeholder name -> pattern.")
+    pii_engine: Literal["patterns", "presidio"] = Field("patterns", description="presidio adds person names and "
+                                                        "places (NER; pip install 'anytune[presidio]').")
+    pii_model: str | None = Field(None, description="spaCy pipeline for pii_engine: presidio: an installed package "
+                                  "(default en_core_web_lg) or a folder.")
     too_long: Literal["truncate", "drop", "fail"] = Field("truncate", description="Policy for examples over max_seq_length tokens.")
 
     @field_validator("split")

@@ -185,6 +185,10 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
     g = Gathered(files=[(r, str(p)) for r, p, _, _ in files], sources=[str(p) for _, p in found], target=None, tokenizer=tok, diags=diags)
     if not any(role == "train" for role, *_ in files):
         return g
+    if opts.pii != "off" and opts.pii_engine == "presidio":  # a missing engine or model: one error, up front
+        from .pii_ner import analyzer
+
+        analyzer(opts.pii_model)
     columns = detect_columns(opts, files, diags)
     if columns is None:
         return g
@@ -198,6 +202,7 @@ def gather(opts: DataOptions, part_dir: Path | None, progress: bool = False) -> 
         # no record parsed yet: read on with any format to report what is wrong with each line
         target=g.target or "chat", columns=columns, system_prompt=opts.system_prompt,
         label_column=opts.label_column, pii=opts.pii, pii_patterns=dict(opts.pii_patterns), tokenizer=tok,
+        pii_engine=opts.pii_engine, pii_model=opts.pii_model,
         part_dir=str(part_dir) if part_dir is not None else None)
     meta: dict[int, tuple[int, bool, int]] = {}
     tasks = _tasks(opts, files, diags, meta)

@@ -27,6 +27,8 @@ class DataOptions:
     label_column: str | None = None
     pii: str = "redact"
     pii_patterns: dict[str, str] = field(default_factory=dict)
+    pii_engine: str = "patterns"  # or "presidio" (names and places; anytune.data.pii_ner)
+    pii_model: str | None = None  # spaCy pipeline for presidio
     too_long: str = "truncate"
     max_seq_length: int | None = 1024
     base_model: str | None = None  # where the tokenizer comes from; None: approximate counts
@@ -54,7 +56,7 @@ class DataOptions:
         values = dict(
             train=d.train, validation=d.validation, test=d.test, split=tuple(d.split), format=d.format,
             columns=dict(d.columns), system_prompt=d.system_prompt, label_column=d.label_column, pii=d.pii,
-            pii_patterns=dict(d.pii_patterns), too_long=d.too_long,
+            pii_patterns=dict(d.pii_patterns), pii_engine=d.pii_engine, pii_model=d.pii_model, too_long=d.too_long,
             max_seq_length=spec.hyperparameters.max_seq_length, base_model=spec.base_model,
             seed=spec.hyperparameters.seed, min_examples=provider_minimum(spec.candidates),
         )

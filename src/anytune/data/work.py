@@ -37,6 +37,8 @@ class Settings:
     pii_patterns: dict[str, str]
     tokenizer: TokenizerRef | None  # None: do not count
     part_dir: str | None  # where valid records go; None when only validating
+    pii_engine: str = "patterns"  # or "presidio": names and places too (anytune.data.pii_ner)
+    pii_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,18 @@ class ChunkResult:
 _state: dict[str, Any] = {}
 
 
+def make_redactor(settings: Settings) -> Redactor:
+    if settings.pii_engine == "presidio":
+        from .pii_ner import NerRedactor
+
+        return NerRedactor(settings.pii_patterns, settings.pii_model)
+    return Redactor(settings.pii_patterns)
+
+
 def init(settings: Settings) -> None:
     """Per-process setup (pool initializer): the redactor and the token counter are built once."""
     _state["settings"] = settings
-    _state["redactor"] = Redactor(settings.pii_patterns) if settings.pii != "off" else None
+    _state["redactor"] = make_redactor(settings) if settings.pii != "off" else None
     _state["counter"] = TokenCounter(settings.tokenizer) if settings.tokenizer is not None else None
 
 
