@@ -32,4 +32,6 @@ if ! command -v chromium >/dev/null && [ -z "${CHROMIUM_BIN:-}" ]; then
   fi
 fi
 
+# No test may reach the Hugging Face Hub: models and tokenizers are built by the tests themselves.
+export HF_HUB_OFFLINE=1
 pytest "$@"

@@ -12,6 +12,7 @@ def anytune_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ANYTUNE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ANYTUNE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("ANYTUNE_RETRY_WAIT", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no test reaches the Hub (base model checks would ask it)
     monkeypatch.delenv("ANYTUNE_PROVIDER", raising=False)
     monkeypatch.delenv("ANYTUNE_PROFILE", raising=False)
     yield tmp_path / "home"
