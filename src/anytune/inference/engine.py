@@ -14,10 +14,15 @@ class Prompt:
 
     messages: tuple[dict[str, str], ...]
     raw: str | None = None
+    plain: bool = False  # ``raw`` is the whole prompt, as is, even when there is a chat template (completions)
 
     @classmethod
     def chat(cls, messages: list[dict[str, str]]) -> Prompt:
         return cls(tuple(dict(m) for m in messages))
+
+    @classmethod
+    def text(cls, text: str) -> Prompt:
+        return cls((), raw=text, plain=True)
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,11 @@ def load(path: str | Path, *, base: str | None = None, label: str | None = None)
 
 
 class TransformersEngine:
-    def __init__(self, model, tokenizer, *, label: str = "model", adapters: bool = True, batch_size: int = 16):
+    def __init__(self, model, tokenizer, *, label: str = "model", adapters: bool = True, batch_size: int = 16,
+                 adapter: str | None = None):
         self.model, self.tokenizer, self.label = model, tokenizer, label
         self.adapters, self.batch_size = adapters, batch_size
+        self.adapter = adapter  # with several adapters loaded: the one this engine answers with
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -120,7 +122,7 @@ class TransformersEngine:
     # --- prompting ---------------------------------------------------------------------------------
 
     def prompt_text(self, prompt: Prompt) -> str:
-        if prompt.raw is not None and not has_chat_template(self.tokenizer):
+        if prompt.raw is not None and (prompt.plain or not has_chat_template(self.tokenizer)):
             return prompt.raw
         return prompt_text(list(prompt.messages), self.tokenizer)
 
@@ -145,8 +147,18 @@ class TransformersEngine:
         return GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=sample, use_cache=True,
                                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self._eos_ids(), **extra)
 
+    def with_adapter(self, name: str, label: str) -> TransformersEngine:
+        """An engine over the same loaded model answering with the adapter ``name`` (see ``load_adapter``)."""
+        return TransformersEngine(self.model, self.tokenizer, label=label, batch_size=self.batch_size, adapter=name)
+
     def _context(self):
-        return self.model.disable_adapter() if self.is_adapter and not self.adapters else nullcontext()
+        """Which weights answer: the base alone, or a named adapter. The model is shared, so callers that use
+        several engines over one model serialise their calls (``anytune serve`` does, one worker per model)."""
+        if self.is_adapter and not self.adapters:
+            return self.model.disable_adapter()
+        if self.is_adapter and self.adapter:
+            self.model.set_adapter(self.adapter)
+        return nullcontext()
 
     def _limit(self, ids: list[int], params: GenerationParams) -> list[int]:
         """Keep the end of a prompt too long for the model's context with the answer added."""
@@ -218,7 +230,38 @@ class TransformersEngine:
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        yield from streamer
+        yield from _tidy(streamer, params.stop)
         thread.join()
         if failure:
             raise failure[0]
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self._encode(self.prompt_text(prompt)))
+
+    @property
+    def context_length(self) -> int | None:
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+
+def _tidy(pieces, stop: tuple[str, ...]):
+    """Stream pieces that join to what ``generate`` returns: no leading or trailing whitespace, cut at the
+    first stop string (trailing whitespace is held back until more text follows)."""
+    text, sent = "", 0
+    for piece in pieces:
+        text += piece
+        visible = text.lstrip()
+        cut = min((visible.index(s) for s in stop if s and s in visible), default=None)
+        if cut is not None:
+            out = visible[:cut].rstrip()[sent:]
+            if out:
+                yield out
+            return
+        keep = max((len(s) - 1 for s in stop if s), default=0)  # a stop string may be arriving
+        ready = visible.rstrip()
+        ready = ready[:max(sent, len(ready) - keep)] if keep else ready
+        if len(ready) > sent:
+            yield ready[sent:]
+            sent = len(ready)
+    rest = text.lstrip().rstrip()[sent:]
+    if rest:
+        yield rest

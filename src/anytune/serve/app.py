@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 
-from . import errors, files, jobs
+from . import chat, errors, files, jobs
 from .config import ServeConfig
 from .db import ServeDB
 from .errors import APIError
@@ -46,12 +46,17 @@ def create_app(config: ServeConfig) -> FastAPI:
                   lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.config, app.state.db, app.state.runner = config, db, runner
     app.state.started = int(time.time())
+    from .inference import ModelPool
+
+    app.state.models = ModelPool(config, db)
     errors.install(app)
-    for router in (files.router, jobs.router):
+    for router in (files.router, jobs.router, chat.router):
         app.include_router(router, prefix="/v1", dependencies=[Depends(require_key)])
 
     @app.get("/health", include_in_schema=False)
     def health():
-        return {"status": "ok"}
+        """Up, and which weights are loaded for inference (each base once, with the adapters put onto it)."""
+        loaded = [{"model": m.engine.label, "adapters": len(m.adapters)} for m in app.state.models.loaded.values()]
+        return {"status": "ok", "loaded": loaded}
 
     return app

@@ -204,6 +204,11 @@ class ServeDB:
     def model(self, id: str) -> dict[str, Any] | None:
         return self._get("models", id)
 
+    def delete_model(self, id: str) -> None:
+        """Forget a fine-tuned model (its files stay on disk with its job's outputs)."""
+        with self._db() as db:
+            db.execute("DELETE FROM models WHERE id = ?", (id,))
+
     def models(self) -> list[dict[str, Any]]:
         with self._db() as db:
             return [_row(r) for r in db.execute("SELECT * FROM models ORDER BY seq")]
