@@ -61,6 +61,8 @@ class Hyperparameters(_Strict):
     lora: LoraSpec = Field(default_factory=LoraSpec)
     seed: int = 42
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps as well as each epoch.")
+    beta: float = Field(0.1, gt=0, le=10, description="objective: dpo: how far the tuned model may move from the "
+                        "reference (TRL's DPO beta).")
 
 
 class ComputeSpec(_Strict):
@@ -109,7 +111,9 @@ class JobSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     base_model: str = Field(description="Hugging Face model id or local path.")
     data: DataSpec
-    method: Literal["full", "lora", "qlora"] = "lora"
+    method: Literal["full", "lora", "qlora"] = Field("lora", description="Which parameters train.")
+    objective: Literal["sft", "dpo"] = Field("sft", description="sft: learn the answers (prompt/completion, chat); "
+                                             "dpo: prefer chosen over rejected answers (preference data, TRL).")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)

@@ -15,7 +15,7 @@ Rules per canonical format:
 - ``prompt_completion``: with a chat template, rendered as one user/assistant exchange (the model is
   trained the way it will be prompted); without one, ``prompt`` and ``completion + EOS`` as they are.
 - ``text``: the prompt is empty and the whole text (+ EOS) is trained on.
-- ``preference``: not a supervised format; DataError (needs a preference trainer, not available yet).
+- ``preference``: not a supervised format; DataError (it trains with ``objective: dpo``, :mod:`anytune.trainer.dpo`).
 
 Light on purpose: no torch or transformers import; ``tokenizer`` is duck-typed.
 """
@@ -59,8 +59,8 @@ def render(record: dict[str, Any], tokenizer) -> tuple[str, str]:
         return prompt, completion + _eos(tokenizer)
     if fmt == "chat":
         return _render_chat(record["messages"], tokenizer)
-    raise DataError("preference records (prompt/chosen/rejected) need a preference trainer (DPO), which anytune's "
-                    "trainer does not offer yet", hint="train on prompt/completion or chat data")
+    raise DataError("preference records (prompt/chosen/rejected) train with objective: dpo",
+                    hint="set objective: dpo in the job spec, or train on prompt/completion or chat data")
 
 
 def _render_chat(messages: list[dict[str, Any]], tokenizer) -> tuple[str, str]:
@@ -95,7 +95,8 @@ def eval_prompt(record: dict[str, Any]) -> tuple[list[dict[str, str]], str | Non
     """A held-out record as (conversation before the answer, raw prompt or None, reference answer).
 
     The raw prompt is set for prompt/completion records: without a chat template the trainer fed it as it
-    is, so a model trained that way is prompted that way. Text and preference records have no reference."""
+    is, so a model trained that way is prompted that way. A preference record's reference is its chosen answer;
+    text records have none."""
     fmt = detect_format(record)
     if fmt == "prompt_completion":
         prompt = str(record["prompt"])
@@ -108,5 +109,8 @@ def eval_prompt(record: dict[str, Any]) -> tuple[list[dict[str, str]], str | Non
             raise DataError("chat record has no assistant message to compare with", field="messages")
         history = [{"role": str(m["role"]), "content": str(m["content"])} for m in msgs[:last]]
         return history, None, str(msgs[last]["content"])
+    if fmt == "preference":  # the chosen answer is the reference
+        prompt = str(record.get("prompt", ""))
+        return [{"role": "user", "content": prompt}], prompt, str(record["chosen"])
     raise DataError(f"{fmt} records have no reference answer to score generations against",
                     hint="evaluate on prompt/completion or chat data")

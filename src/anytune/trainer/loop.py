@@ -82,7 +82,8 @@ def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
 
 
 def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps_per_epoch: int,
-                   checkpointing: bool = False):
+                   checkpointing: bool = False) -> tuple[dict[str, Any], int]:
+    """TrainingArguments' keywords for this run (DPO adds its own to the same), and the total steps."""
     from transformers import TrainingArguments
 
     hp = spec.hyperparameters
@@ -107,7 +108,7 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         kwargs["warmup_ratio"] = hp.warmup_ratio
     else:  # transformers 5: a float below 1 is a ratio
         kwargs["warmup_steps"] = hp.warmup_ratio
-    return TrainingArguments(**kwargs), total
+    return kwargs, total
 
 
 def _resume_point(paths: RunPaths, spec: JobSpec) -> tuple[str | None, dict[str, Any]]:
@@ -159,8 +160,14 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     max_len = spec.hyperparameters.max_seq_length
-    splits = {name: tokenize(read_jsonl(p), tokenizer, max_len, source=str(p))
-              for name, p in (("train", paths.train), ("validation", paths.validation), ("test", paths.test)) if p}
+    named = [(name, p) for name, p in (("train", paths.train), ("validation", paths.validation),
+                                       ("test", paths.test)) if p]
+    if spec.objective == "dpo":
+        from . import dpo
+
+        splits = {name: dpo.pairs(p, tokenizer) for name, p in named}
+    else:
+        splits = {name: tokenize(read_jsonl(p), tokenizer, max_len, source=str(p)) for name, p in named}
     for name, ds in splits.items():
         log(f"{name}: {len(ds)} examples, {ds.tokens} tokens ({ds.completion_tokens} trained on)"
             + (f", {ds.dropped} dropped: no completion left within max_seq_length" if ds.dropped else ""))
@@ -172,16 +179,23 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
     hp = spec.hyperparameters
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
-    args, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
-                                       checkpointing=cuda and _needs_checkpointing(spec, log))
+    kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
+                                         checkpointing=cuda and _needs_checkpointing(spec, log))
     progress, board, stop = Progress(status, log), TensorBoard(paths.logs), CheckpointOnSigterm()
-    trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("validation"),
-                      data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1), processing_class=tokenizer,
-                      callbacks=[progress, board, stop] + ([EpochEnd()] if hp.eval_steps else []))
+    callbacks = [progress, board, stop] + ([EpochEnd()] if hp.eval_steps else [])
+    if spec.objective == "dpo":
+        trainer = dpo.trainer(model, tokenizer, kwargs, spec, splits, callbacks)
+    else:
+        from transformers import TrainingArguments
+
+        trainer = Trainer(model=model, args=TrainingArguments(**kwargs), train_dataset=splits["train"],
+                          eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
+                          data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1))
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
     main = trainer.is_world_process_zero()
 
-    metrics: dict[str, Any] = {"base_model": spec.base_model, "method": spec.method, "device": "cuda" if cuda else "cpu",
+    metrics: dict[str, Any] = {"base_model": spec.base_model, "method": spec.method, "objective": spec.objective,
+                               "device": "cuda" if cuda else "cpu",
                                "bf16": bf16, "trainable_parameters": trainable, "total_parameters": total_params,
                                "examples": {k: len(v) for k, v in splits.items()},
                                "dropped": {k: v.dropped for k, v in splits.items()},
@@ -212,7 +226,8 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
             metrics["eval_loss_after"] = trainer.evaluate()["eval_loss"]
     if "test" in splits:
         status.update(state="evaluating")
-        metrics["test_loss"] = trainer.evaluate(splits["test"], metric_key_prefix="test")["test_loss"]
+        test = getattr(splits["test"], "dataset", splits["test"])  # DPO pairs wrap a datasets.Dataset
+        metrics["test_loss"] = trainer.evaluate(test, metric_key_prefix="test")["test_loss"]
     board.close()
     evaluation = None
     if main and spec.evaluation.enabled:
@@ -236,6 +251,9 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     })
     if evaluation is not None:
         metrics["evaluation"] = {k: evaluation[k] for k in ("split", "examples", "metrics")}
+    if spec.objective == "dpo" and evals:  # how often the tuned model prefers the chosen answer, held out
+        last = evals[-1]
+        metrics["dpo"] = {k: last[f"eval_rewards/{k}"] for k in ("accuracies", "margins") if f"eval_rewards/{k}" in last}
     if main:
         status.update(state="saving")
         outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation)

@@ -38,7 +38,10 @@ def save(model, tokenizer, out: Path, metrics: dict[str, Any], evaluation: dict[
     and samples.jsonl; the manifest, written last, checksums them all."""
     out.mkdir(parents=True, exist_ok=True)
     clear_dir(out)
-    model.save_pretrained(out)  # safetensors: model.safetensors, or adapter_model.safetensors for LoRA
+    extra = {}
+    if len(getattr(model, "peft_config", {})) > 1:  # e.g. TRL's DPO adds a "ref" adapter: keep the trained one
+        extra["selected_adapters"] = ["default"]
+    model.save_pretrained(out, **extra)  # safetensors: model.safetensors, or adapter_model.safetensors for LoRA
     tokenizer.save_pretrained(out)
     (out / METRICS).write_text(json.dumps(metrics, indent=1))
     if evaluation is not None:
