@@ -14,7 +14,7 @@ from openai.types import Model
 from openai.types.fine_tuning import FineTuningJob
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
-from anytune.serve.testing import TEST_KEY, ServeProcess
+from anytune.serve.testing import TEST_KEY, ServeProcess, wait_job
 from anytune.testing.tiny_model import build_tiny_model, write_tiny_data
 
 pytestmark = pytest.mark.slow
@@ -26,12 +26,7 @@ def tiny(tmp_path_factory):
 
 
 def wait(client, job_id: str, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        if job.status in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.3)
+    return wait_job(client, job_id, timeout)
 
 
 def test_upload_create_events_succeeded_model_retrieve_across_a_restart(tmp_path, tiny):

@@ -3,13 +3,11 @@ the server, then chats with the ``ft:`` model; streaming, adapters over one base
 
 from __future__ import annotations
 
-import time
-
 import openai
 import pytest
 
 from anytune.serve import config as cfg
-from anytune.serve.testing import TEST_KEY, serve_thread
+from anytune.serve.testing import TEST_KEY, serve_thread, wait_job
 from anytune.testing.tiny_model import write_tiny_adapter, write_tiny_data
 
 pytestmark = pytest.mark.slow
@@ -17,12 +15,7 @@ QUESTION = "Ticket 77: my printer does not work, what should I do?"
 
 
 def wait(client, job_id: str, timeout: float = 300):
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        if job.status in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.3)
+    return wait_job(client, job_id, timeout)
 
 
 @pytest.fixture(scope="module")

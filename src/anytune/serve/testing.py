@@ -44,6 +44,16 @@ def serve_thread(config) -> Iterator[str]:
         sock.close()
 
 
+def wait_job(client, job_id: str, timeout: float = 300):
+    """Poll a fine-tuning job through the openai client until it ends (or ``timeout`` passes); the last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if job.status in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.3)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
