@@ -46,8 +46,7 @@ def export(target, output: Path, *, merge: bool) -> Path:
         verify_manifest(src)
     with atomic.directory(output) as tmp:
         if kind == "adapter":
-            base = target.base_override or adapter_base(src) if target.record is None else (
-                target.base_override or target.base_model or adapter_base(src))
+            base = target.base_override or target.base_model or adapter_base(src)
             _merge(src, base, tmp)
             info = {"merged": True, "adapter": str(src), "base_model": base}
         else:
