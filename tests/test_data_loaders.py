@@ -131,6 +131,23 @@ def test_sharegpt_alpaca_preference_and_text_shapes(tmp_path):
     assert rep.ok and rep.conversions == {"alpaca -> chat": 20}
 
 
+def test_preference_prompts_may_be_conversations_and_bad_ones_are_named(tmp_path):
+    convo = [{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"q{i} me@x.org"}],
+              "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(20)]
+    convo[7]["prompt"][1]["role"] = "assistant"  # the answer must follow a user turn
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in convo))
+    rep = validate(DataOptions(train=str(src)))
+    [err] = rep.diagnostics.errors
+    assert (err.line, err.field) == (8, "prompt[1].role") and "end with a user message" in err.message
+    del convo[7]
+    src.write_text("".join(json.dumps(r) + "\n" for r in convo))
+    p = prepare(DataOptions(train=str(src), pii="redact"), tmp_path / "c")
+    first = _read(p)[0]
+    assert p.format == "preference" and first["prompt"][0] == {"role": "system", "content": "Be brief."}
+    assert "me@x.org" not in json.dumps(first) and p.stats.train.tokens > 0  # redacted inside the messages
+
+
 def test_line_numbers_stay_right_across_chunks_and_workers(tmp_path, monkeypatch):
     lines = [json.dumps({"text": f"example {i} " + "x" * (i % 50)}) for i in range(400)]
     for bad in (0, 136, 137, 250, 399):

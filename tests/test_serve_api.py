@@ -229,7 +229,9 @@ def test_job_create_validation(client, raw, train_file, tmp_path):
         ({"model": "tiny", "training_file": f.id, "method": {"type": "supervised", "supervised": {
             "hyperparameters": {"n_epochs": 0}}}}, "method.supervised.hyperparameters.n_epochs", None, "greater than"),
         ({"model": "tiny", "training_file": f.id, "suffix": "s" * 65}, "suffix", None, "at most 64"),
-        ({"model": "ft:tiny:anytune::x", "training_file": f.id}, "model", "model_not_available", "fine-tuned model"),
+        ({"model": "ft:tiny:anytune::x", "training_file": f.id}, "model", "model_not_available", "does not exist"),
+        ({"model": "tiny", "training_file": f.id, "method": {"type": "reinforcement"}}, "method.type",
+         "unsupported_method", "not supported"),
     ]
     for body, param, code, says in cases:
         assert_openai_error(raw.post("/fine_tuning/jobs", json=body), 400, param=param, code=code, says=says)

@@ -130,3 +130,59 @@ def test_inference_while_a_training_job_runs(served):
             break
     assert seen_running
     assert wait(client, job.id).status == "succeeded"
+
+
+def _preference_file(path, n: int = 24):
+    """OpenAI's preference format: input.messages, preferred_output, non_preferred_output."""
+    import json
+
+    from anytune.testing.tiny_model import SUPPORT_ANSWERS
+
+    topics = sorted(SUPPORT_ANSWERS)
+    with open(path, "w") as f:
+        for i in range(n):
+            topic, other = topics[i % 4], topics[(i + 1) % 4]
+            f.write(json.dumps({
+                "input": {"messages": [{"role": "user", "content": f"Ticket {i}: my {topic} does not work"}]},
+                "preferred_output": [{"role": "assistant", "content": SUPPORT_ANSWERS[topic]}],
+                "non_preferred_output": [{"role": "assistant", "content": SUPPORT_ANSWERS[other]}]}) + "\n")
+    return path
+
+
+def test_a_dpo_job_trains_from_the_fine_tuned_model_and_its_model_answers(served, tmp_path):
+    """DPO (beta given) continues from the server's own ft: model, as OpenAI allows; the result answers."""
+    client, ft, *_ = served
+    pref = client.files.create(file=open(_preference_file(tmp_path / "pref.jsonl"), "rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model=ft, training_file=pref.id, suffix="dpo", method={
+        "type": "dpo", "dpo": {"hyperparameters": {"n_epochs": 2, "batch_size": 8, "beta": 0.2,
+                                                "learning_rate_multiplier": 0.05}}})
+    done = wait(client, job.id)
+    assert done.status == "succeeded", done.error
+    assert done.method.type == "dpo" and done.method.dpo.hyperparameters.beta == 0.2
+    losses = [e.data["train_loss"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data
+              if e.type == "metrics"]
+    print(f"dpo from {ft}: training loss per step (newest first) {losses}")
+    assert losses and all(0 < x < 5 for x in losses)
+    assert done.fine_tuned_model.startswith("ft:tiny:anytune:dpo:")  # named for the first base, as at OpenAI
+    reply = client.chat.completions.create(model=done.fine_tuned_model, temperature=0, max_tokens=40,
+                                           messages=[{"role": "user", "content": QUESTION}])
+    print(f"{done.fine_tuned_model}: {reply.choices[0].message.content}")
+    assert reply.choices[0].message.content.startswith("Switch the printer")  # still what it learned before
+
+
+def test_continuing_from_a_lora_ft_model_trains_its_adapter_further(served, tmp_path, tiny_model):
+    """A LoRA ft: model is continued as an adapter over the same base (init_adapter), not a new copy."""
+    client, _, config, _, train_id = served
+    from anytune.serve.db import ServeDB
+
+    adapter = write_tiny_adapter(tiny_model, tmp_path / "lora", seed=5)
+    ServeDB(config.db_path).add_model("ft:tiny:anytune:lora:y", str(adapter), "ftjob-gone")  # its job is gone
+    job = client.fine_tuning.jobs.create(model="ft:tiny:anytune:lora:y", training_file=train_id, method={
+        "type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 8}}})
+    done = wait(client, job.id)
+    assert done.status == "succeeded", done.error
+    # the server trains "full": the adapter was folded into its base, then every weight trained
+    folder = ServeDB(config.db_path).model(done.fine_tuned_model)["path"]
+    from pathlib import Path
+
+    assert (Path(folder) / "model.safetensors").is_file()

@@ -51,6 +51,15 @@ def locate(base_model: str) -> BaseModel:
     return BaseModel("hub", base_model)
 
 
+def check_adapter(folder: str) -> None:
+    """ConfigError unless ``folder`` (a spec's ``init_adapter``) holds a LoRA adapter."""
+    path = Path(folder).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        what = "does not exist" if not path.exists() else "holds no adapter_config.json"
+        raise ConfigError(f"init_adapter {folder} {what}, so it is not a LoRA adapter",
+                          ["give the folder of a LoRA job's trained model (`anytune retrieve JOB -o DIR`)"])
+
+
 def hub_reachable(model_id: str, timeout: float = 3.0) -> str | None:
     """None when the Hub answers for ``model_id`` from this machine, else why not (offline mode, no network,
     not found or gated). One HTTPS request with a short timeout."""

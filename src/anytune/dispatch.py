@@ -16,7 +16,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from . import registry
 from .errors import AnytuneError, BudgetExceeded, ConfigError, PluginError, ProviderError, ProviderUnavailable
-from .provider import Provider
+from .provider import Capability, Provider
 from .spec import ChooseSpec, JobSpec
 from .types import CostEstimate, DataStats, Money, Readiness
 
@@ -81,9 +81,11 @@ def plan(spec: JobSpec, stats: DataStats, profile: dict[str, dict] | None = None
     budget = Decimal(str(spec.budget.max_usd)) if spec.budget.max_usd is not None else None
     found = None
     if check:  # a base model that cannot be anything (no such folder, no config.json) is bad input for all
-        from .basemodel import locate
+        from .basemodel import check_adapter, locate
 
         found = locate(spec.base_model)
+        if spec.init_adapter:
+            check_adapter(spec.init_adapter)
     for name in names:
         cand = Candidate(name=name, spot=spec.compute.spot)
         try:
@@ -129,6 +131,9 @@ def _base_model_problem(cand: Candidate, spec: JobSpec, found) -> str:
 
 def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None, check: bool,
              found=None) -> str:
+    if spec.init_adapter and Capability.INIT_ADAPTER not in cand.provider.capabilities:
+        cand.bad_input = True
+        return "cannot start from init_adapter (a folder on this machine); train on a provider that runs here"
     if check and found is not None:
         problem = _base_model_problem(cand, spec, found)
         if problem:

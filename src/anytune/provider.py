@@ -37,6 +37,7 @@ class Capability(enum.StrEnum):
     LORA = "lora"
     QLORA = "qlora"
     FULL = "full"
+    INIT_ADAPTER = "init_adapter"  # can start from a LoRA adapter folder on this machine (spec.init_adapter)
 
 
 class ProviderOptions(BaseModel):

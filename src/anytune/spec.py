@@ -114,6 +114,9 @@ class JobSpec(_Strict):
     method: Literal["full", "lora", "qlora"] = Field("lora", description="Which parameters train.")
     objective: Literal["sft", "dpo"] = Field("sft", description="sft: learn the answers (prompt/completion, chat); "
                                              "dpo: prefer chosen over rejected answers (preference data, TRL).")
+    init_adapter: str | None = Field(None, description="Continue from a tuned model: a LoRA adapter folder trained "
+                                     "on base_model. lora/qlora train that adapter further (its LoRA settings win); "
+                                     "full merges it first. Providers that train on this machine only.")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
@@ -265,6 +268,8 @@ def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
     # The output dir is relative to where the user runs anytune, fixed now so later processes agree.
     out = str(Path(spec.output_dir).expanduser().absolute())
     update: dict[str, Any] = {"data": data, "base_model": fix(spec.base_model), "output_dir": out}
+    if spec.init_adapter:
+        update["init_adapter"] = fix(spec.init_adapter)
     return spec.model_copy(update=update)
 
 

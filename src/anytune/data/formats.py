@@ -5,7 +5,7 @@ Canonical JSONL records (what every provider and the trainer read):
     chat               {"messages": [{"role": "system|user|assistant", "content": "...", "weight": 0|1}]}
     prompt_completion  {"prompt": "...", "completion": "..."}
     text               {"text": "..."}
-    preference         {"prompt": "...", "chosen": "...", "rejected": "..."}
+    preference         {"prompt": "..." or [messages before the answer], "chosen": "...", "rejected": "..."}
 
 Also read and converted: ShareGPT (``conversations`` of ``from``/``value``) to chat, Alpaca
 (``instruction``/``input``/``output``) to prompt_completion, and prompt_completion to chat (with the
@@ -151,6 +151,27 @@ def _chat(rec: Mapping[str, Any], tabular: bool) -> tuple[dict[str, Any], list[s
 _ROLE_SET = frozenset(ROLES)
 
 
+def _prompt_messages(raw: list[Any]) -> list[dict[str, str]]:
+    """A preference prompt given as the conversation before the answer (OpenAI's ``input.messages``)."""
+    if not raw:
+        raise Problem("empty", "'prompt' is an empty list of messages", "prompt", "give the conversation or a string")
+    out = []
+    for i, m in enumerate(raw):
+        f = f"prompt[{i}]"
+        if type(m) is not dict:
+            raise Problem("type", f"{f} must be an object with role and content, got {_kind(m)}", f)
+        role, content = m.get("role"), m.get("content")
+        if role not in _ROLE_SET:
+            raise Problem("role", f"{f} has role {str(role)[:20]!r}", f"{f}.role", f"use one of {', '.join(ROLES)}")
+        if type(content) is not str or not content.strip():
+            raise Problem("type", f"{f}.content must be non-empty text", f"{f}.content", "put the text in a string")
+        out.append({"role": role, "content": content})
+    if out[-1]["role"] != "user":
+        raise Problem("preference", "the prompt must end with a user message (the answer follows it)",
+                      f"prompt[{len(out) - 1}].role", "put the preferred and rejected answers in chosen/rejected")
+    return out
+
+
 def _message_problem(i: int, role: Any, content: Any) -> None:
     f = f"messages[{i}]"
     if role is None:
@@ -226,7 +247,9 @@ def canonical(rec: Mapping[str, Any], target: str, *, system_prompt: str | None 
     elif shape == "text":
         out = {"text": _text(rec, "text", tabular=tabular)}
     elif shape == "preference":
-        out = {"prompt": _text(rec, "prompt", allow_empty=True, tabular=tabular),
+        raw = rec.get("prompt")
+        out = {"prompt": _prompt_messages(raw) if isinstance(raw, list)
+               else _text(rec, "prompt", allow_empty=True, tabular=tabular),
                "chosen": _text(rec, "chosen", tabular=tabular),
                "rejected": _text(rec, "rejected", tabular=tabular)}
         if out["chosen"] == out["rejected"]:

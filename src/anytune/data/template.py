@@ -46,6 +46,14 @@ def _eos(tokenizer) -> str:
     return getattr(tokenizer, "eos_token", None) or ""
 
 
+def preference_prompt(record: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """A preference record's prompt as messages, and as plain text (its turns' contents, a blank line apart)."""
+    prompt = record.get("prompt", "")
+    if isinstance(prompt, list):
+        return [dict(m) for m in prompt], "\n\n".join(str(m["content"]) for m in prompt)
+    return [{"role": "user", "content": str(prompt)}], str(prompt)
+
+
 def render(record: dict[str, Any], tokenizer) -> tuple[str, str]:
     """(prompt_text, completion_text) for one canonical record; the loss is taken on the completion."""
     fmt = detect_format(record)
@@ -110,7 +118,7 @@ def eval_prompt(record: dict[str, Any]) -> tuple[list[dict[str, str]], str | Non
         history = [{"role": str(m["role"]), "content": str(m["content"])} for m in msgs[:last]]
         return history, None, str(msgs[last]["content"])
     if fmt == "preference":  # the chosen answer is the reference
-        prompt = str(record.get("prompt", ""))
-        return [{"role": "user", "content": prompt}], prompt, str(record["chosen"])
+        messages, prompt = preference_prompt(record)
+        return messages, prompt, str(record["chosen"])
     raise DataError(f"{fmt} records have no reference answer to score generations against",
                     hint="evaluate on prompt/completion or chat data")

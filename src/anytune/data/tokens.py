@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .formats import Problem
+from .template import preference_prompt
 
 APPROX_BYTES_PER_TOKEN = 4
 OPENAI_O200K = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
@@ -214,7 +215,7 @@ class Counter:
 
     def _hf_text(self, r: dict[str, Any]) -> str:
         if "chosen" in r:  # preference: the longer of the two sequences the trainer would see
-            return r["prompt"] + max(r["chosen"], r["rejected"], key=len)
+            return preference_prompt(r)[1] + max(r["chosen"], r["rejected"], key=len)
         from ..errors import DataError
         from .template import render
 
@@ -237,7 +238,7 @@ class Counter:
                     n += 1 + len(enc(m["name"]))
             return n
         if "chosen" in r:
-            return len(enc(r["prompt"])) + max(len(enc(r["chosen"])), len(enc(r["rejected"])))
+            return len(enc(preference_prompt(r)[1])) + max(len(enc(r["chosen"])), len(enc(r["rejected"])))
         return sum(len(enc(v)) for v in r.values() if isinstance(v, str))
 
     @staticmethod
@@ -246,6 +247,6 @@ class Counter:
             return sum(4 + len(m["content"].encode("utf-8", "surrogatepass")) // APPROX_BYTES_PER_TOKEN
                        for m in r["messages"]) + 2
         if "chosen" in r:
-            size = len(r["prompt"]) + max(len(r["chosen"]), len(r["rejected"]))
+            size = len(preference_prompt(r)[1]) + max(len(r["chosen"]), len(r["rejected"]))
             return size // APPROX_BYTES_PER_TOKEN + 2
         return sum(len(v.encode("utf-8", "surrogatepass")) for v in r.values()) // APPROX_BYTES_PER_TOKEN + 2

@@ -212,7 +212,9 @@ def _redact(rec: dict[str, Any], redactor: Redactor, found: Counter) -> None:
                 m["content"] = redactor.redact(c, found)
         return
     for k, v in rec.items():
-        if redactor.could_contain(v):
+        if isinstance(v, list):  # a preference prompt given as messages
+            _redact({"messages": v}, redactor, found)
+        elif redactor.could_contain(v):
             rec[k] = redactor.redact(v, found)
 
 

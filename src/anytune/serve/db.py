@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     training_file TEXT NOT NULL, validation_file TEXT, method TEXT NOT NULL, hyperparameters TEXT NOT NULL,
     suffix TEXT, seed INTEGER NOT NULL, metadata TEXT, anytune_job_id TEXT, log_cursor TEXT NOT NULL DEFAULT '',
     fine_tuned_model TEXT, finished_at INTEGER, error TEXT, trained_tokens INTEGER,
-    result_files TEXT NOT NULL DEFAULT '[]', cancel_requested INTEGER NOT NULL DEFAULT 0, slot INTEGER
+    result_files TEXT NOT NULL DEFAULT '[]', cancel_requested INTEGER NOT NULL DEFAULT 0, slot INTEGER,
+    init_adapter TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, job_id TEXT NOT NULL,
@@ -77,6 +78,9 @@ class ServeDB:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            if "init_adapter" not in columns:  # a database from before continued fine-tuning
+                db.execute("ALTER TABLE jobs ADD COLUMN init_adapter TEXT")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

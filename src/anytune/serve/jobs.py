@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from pathlib import Path
@@ -62,19 +63,33 @@ class JobCreate(_Body):
         return v
 
 
-def _resolve_model(request: Request, name: str) -> Path:
-    config = request.app.state.config
+def _resolve_model(request: Request, name: str) -> tuple[Path, str | None]:
+    """(base model folder, adapter to continue from or None) for the ``model`` of a new job."""
+    config, db = request.app.state.config, request.app.state.db
     if name in config.models:
-        return config.models[name]
-    if name.startswith("ft:"):
-        raise APIError(400, "Fine-tuning a fine-tuned model is not supported by anytune serve yet; start from a "
-                       "base model.", param="model", code="model_not_available")
+        return config.models[name], None
+    if name.startswith("ft:"):  # continue fine-tuning a model this server trained
+        row = db.model(name)
+        if row is None:
+            raise APIError(400, f"Model {name} does not exist on this server (or was deleted).", param="model",
+                           code="model_not_available")
+        folder = Path(row["path"])
+        if (folder / "adapter_config.json").is_file():  # a LoRA job's model: train its adapter further
+            parent = db.job(row["job_id"])
+            base = parent["base_path"] if parent else json.loads((folder / "adapter_config.json").read_text()).get(
+                "base_model_name_or_path", "")
+            if not (Path(base) / "config.json").is_file():
+                raise APIError(400, f"The base model of {name} is no longer on this server.", param="model",
+                               code="model_not_available")
+            return Path(base), str(folder)
+        return folder, None  # a full fine-tune: its weights are the new base
     path = Path(name).expanduser()
     if path.is_absolute() and (path / "config.json").is_file():
-        return path.resolve()
+        return path.resolve(), None
     known = ", ".join(sorted(config.models)) or "none configured (start the server with --model alias=path)"
-    raise APIError(400, f"Model {name} is not available on this server: give an alias ({known}) or the absolute "
-                   "path of a local model folder.", param="model", code="model_not_available")
+    raise APIError(400, f"Model {name} is not available on this server: give an alias ({known}), a fine-tuned "
+                   "model of this server (ft:...) or the absolute path of a local model folder.", param="model",
+                   code="model_not_available")
 
 
 def _training_file(request: Request, file_id: str | None, param: str) -> dict | None:
@@ -92,17 +107,17 @@ def create_job(request: Request, body: JobCreate):
     config, db = request.app.state.config, request.app.state.db
     if body.integrations:
         raise APIError(400, "Integrations (e.g. wandb) are not supported by anytune serve.", param="integrations")
-    base = _resolve_model(request, body.model)
+    base, init_adapter = _resolve_model(request, body.model)
     train = _training_file(request, body.training_file, "training_file")
     valid = _training_file(request, body.validation_file, "validation_file")
     kind = train["kind"]
     method = body.method.type if body.method else oaiformat.METHOD_OF[kind]
+    if method == "reinforcement":
+        raise APIError(400, "The reinforcement method is not supported by anytune serve (anytune trains supervised "
+                       "and dpo).", param="method.type", code="unsupported_method")
     if method != oaiformat.METHOD_OF[kind]:
         raise APIError(400, f"method {method} needs {'preference' if method == 'dpo' else 'chat'} data, but "
                        f"{train['id']} holds {kind} examples", param="method.type")
-    if method != "supervised":
-        raise APIError(400, f"The {method} method is not supported by anytune serve yet (anytune's trainer does "
-                       "supervised fine-tuning only).", param="method.type", code="unsupported_method")
     if valid is not None and valid["kind"] != kind:
         raise APIError(400, f"validation_file holds {valid['kind']} examples but training_file holds {kind}",
                        param="validation_file", code="invalid_validation_file")
@@ -113,7 +128,8 @@ def create_job(request: Request, body: JobCreate):
     if body.method and getattr(body.method, method) and getattr(body.method, method).hyperparameters:
         hp = getattr(body.method, method).hyperparameters
     job_id = new_id("ftjob")
-    db.add_job(id=job_id, status="validating_files", model=body.model, base_path=str(base), kind=kind,
+    db.add_job(id=job_id, status="validating_files", model=body.model, base_path=str(base),
+               init_adapter=init_adapter, kind=kind,
                training_file=train["id"], validation_file=valid["id"] if valid else None, method=method,
                hyperparameters=hp.model_dump(exclude_none=True), suffix=body.suffix,
                seed=body.seed if body.seed is not None else secrets.randbelow(2**31 - 1),

@@ -195,7 +195,8 @@ def from_openai(obj: dict, kind: str) -> dict:
     if kind == COMPLETION:
         return {"prompt": obj["prompt"], "completion": obj["completion"]}
     if kind == PREFERENCE:
-        return {"prompt": obj["input"]["messages"], "chosen": obj["preferred_output"][0]["content"],
+        prompt = [{"role": m["role"], "content": m["content"]} for m in obj["input"]["messages"]]
+        return {"prompt": prompt, "chosen": obj["preferred_output"][0]["content"],
                 "rejected": obj["non_preferred_output"][0]["content"]}
     raise ValueError(kind)
 

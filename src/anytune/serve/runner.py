@@ -7,7 +7,7 @@ local trainer runs detached, so it kept going); a job claimed but not yet submit
 
 OpenAI's "auto" hyperparameters, resolved the way OpenAI documents them:
 n_epochs by OpenAI's rule (3, raised/lowered to keep 100..25,000 example passes); batch_size ~0.2% of
-the training examples (1..256); learning_rate_multiplier 1.0 × ``--learning-rate``.
+the training examples (1..256); learning_rate_multiplier 1.0 × ``--learning-rate``; dpo's beta 0.1.
 """
 
 from __future__ import annotations
@@ -40,9 +40,12 @@ def resolve_hyperparameters(hp: dict[str, Any], examples: int, config: ServeConf
     epochs = hp.get("n_epochs", "auto")
     batch = hp.get("batch_size", "auto")
     mult = hp.get("learning_rate_multiplier", "auto")
-    return {"n_epochs": openai_default_epochs(examples) if epochs == "auto" else int(epochs),
-            "batch_size": max(1, min(256, math.ceil(examples * 0.002))) if batch == "auto" else int(batch),
-            "learning_rate_multiplier": 1.0 if mult == "auto" else float(mult)}
+    out = {"n_epochs": openai_default_epochs(examples) if epochs == "auto" else int(epochs),
+           "batch_size": max(1, min(256, math.ceil(examples * 0.002))) if batch == "auto" else int(batch),
+           "learning_rate_multiplier": 1.0 if mult == "auto" else float(mult)}
+    if "beta" in hp:  # dpo
+        out["beta"] = 0.1 if hp["beta"] == "auto" else float(hp["beta"])
+    return out
 
 
 def _micro_batch(batch: int, limit: int) -> tuple[int, int]:
@@ -71,14 +74,19 @@ def build_spec(job: dict[str, Any], db: ServeDB, config: ServeConfig, slot: int)
     options = dict(config.provider_options)
     if config.devices:
         options["visible_devices"] = config.devices[slot]
+    dpo = job["method"] == "dpo"
+    if dpo:
+        hp.setdefault("beta", 0.1)  # TRL's and OpenAI's default
     spec = JobSpec(
-        name=job["id"], base_model=job["base_path"], method=config.method, provider=config.provider,
+        name=job["id"], base_model=job["base_path"], init_adapter=job.get("init_adapter"), method=config.method,
+        objective="dpo" if dpo else "sft", provider=config.provider,
         data=DataSpec(train=data["train"], validation=data.get("validation", "auto"), test="none",
                       split=(1.0, 0.0, 0.0),  # as at OpenAI: no validation file, no validation
                       format=job["kind"], pii="off", too_long="truncate"),
         hyperparameters=Hyperparameters(epochs=hp["n_epochs"], batch_size=micro, gradient_accumulation=accumulation,
                                         learning_rate=config.learning_rate * hp["learning_rate_multiplier"],
-                                        max_seq_length=config.max_seq_length, seed=job["seed"]),
+                                        max_seq_length=config.max_seq_length, seed=job["seed"],
+                                        **({"beta": hp["beta"]} if dpo else {})),
         provider_options={config.provider: options} if options else {},
         output_dir=str(work / "output"))
     return spec, hp
@@ -163,7 +171,7 @@ class Runner:
         if not job["anytune_job_id"]:
             spec, hp = build_spec(job, self.db, self.config, slot)
             self.db.update_job(job["id"], hyperparameters={**job["hyperparameters"], **hp})
-            self.db.add_event(job["id"], f"Fine-tuning job started: {self.config.method} on {job['model']}, "
+            self.db.add_event(job["id"], f"Fine-tuning job started: {self.config.method} {job['method']} on {job['model']}, "
                                          f"{hp['n_epochs']} epochs, batch size {hp['batch_size']}")
             sub = core.submit(spec, store=self.store)
             tokens = sub.prepared.stats.train.tokens * hp["n_epochs"]
@@ -209,7 +217,9 @@ class Runner:
         if dest.exists() and rec.artifact is None:  # a copy cut short by a restart: start it again
             shutil.rmtree(dest)
         artifact = core.retrieve(rec.id, dest, self.store)
-        base = re.sub(r"[^A-Za-z0-9._-]", "-", job["model"] if job["model"] in self.config.models
+        model = job["model"]
+        base = re.sub(r"[^A-Za-z0-9._-]", "-", model if model in self.config.models
+                      else model.split(":")[1] if model.startswith("ft:")  # continued: named for the first base
                       else Path(job["base_path"]).name)
         name = f"ft:{base}:{self.config.organization}:{job['suffix'] or ''}:{jid.removeprefix('ftjob-')[:8]}"
         metrics = core.metrics_of(artifact)

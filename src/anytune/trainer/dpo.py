@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.template import has_chat_template
+from ..data.template import has_chat_template, preference_prompt
 from ..errors import DataError
 from .dataset import read_jsonl
 
@@ -40,10 +40,11 @@ def pairs(path: Path, tokenizer) -> Pairs:
         if not {"chosen", "rejected"} <= set(rec):
             raise DataError("objective: dpo needs preference records (prompt, chosen, rejected)", file=str(path),
                             line=n, hint="convert the data to preference pairs, or use objective: sft")
-        prompt, chosen, rejected = str(rec.get("prompt", "")), str(rec["chosen"]), str(rec["rejected"])
+        messages, prompt = preference_prompt(rec)
+        chosen, rejected = str(rec["chosen"]), str(rec["rejected"])
         tokens += sum(len(tokenizer(x, add_special_tokens=False)["input_ids"]) for x in (prompt, chosen, rejected))
         if chat:
-            rows.append({"prompt": [{"role": "user", "content": prompt}],
+            rows.append({"prompt": messages,
                          "chosen": [{"role": "assistant", "content": chosen}],
                          "rejected": [{"role": "assistant", "content": rejected}]})
         else:

@@ -48,12 +48,16 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
     else:
         kwargs[_dtype_keyword()] = torch.float32  # trained weights: fp32 master copy, bf16 autocast on GPU
     model = AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
-    if spec.method == "full":
+    if spec.method == "full" and not spec.init_adapter:
         return model
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
+    if spec.method == "full":  # continue a LoRA-tuned model with every weight: fold the adapter in first
+        return PeftModel.from_pretrained(model, spec.init_adapter).merge_and_unload().requires_grad_(True)
     if spec.method == "qlora":
         model = prepare_model_for_kbit_training(model)
+    if spec.init_adapter:  # train the tuned adapter further, with the LoRA settings it was made with
+        return PeftModel.from_pretrained(model, spec.init_adapter, is_trainable=True)
     lora = spec.hyperparameters.lora
     targets = lora.target_modules
     if targets == "auto":
@@ -175,7 +179,8 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     model = _load_model(spec, cuda, bf16)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
-    log(f"model {spec.base_model}: {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
+    log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
+        + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
         f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
     hp = spec.hyperparameters
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
@@ -194,8 +199,8 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
     main = trainer.is_world_process_zero()
 
-    metrics: dict[str, Any] = {"base_model": spec.base_model, "method": spec.method, "objective": spec.objective,
-                               "device": "cuda" if cuda else "cpu",
+    metrics: dict[str, Any] = {"base_model": spec.base_model, "init_adapter": spec.init_adapter, "method": spec.method,
+                               "objective": spec.objective, "device": "cuda" if cuda else "cpu",
                                "bf16": bf16, "trainable_parameters": trainable, "total_parameters": total_params,
                                "examples": {k: len(v) for k, v in splits.items()},
                                "dropped": {k: v.dropped for k, v in splits.items()},

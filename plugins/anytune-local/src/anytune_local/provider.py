@@ -45,7 +45,8 @@ class LocalProvider(Provider):
     fetches_hub_models = False  # it trains here: the base model must be here, or downloadable from here
     description = "this machine (CPU or its NVIDIA GPUs); the trainer runs in a background process"
     capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.DOWNLOAD_WEIGHTS, Capability.FULL,
-                              Capability.LORA, Capability.QLORA, Capability.MULTI_GPU})
+                              Capability.LORA, Capability.QLORA, Capability.MULTI_GPU,
+                              Capability.INIT_ADAPTER})
     Options = LocalOptions
     poll_interval = 1.0  # a local status read is a file read
     STATE_MAP = {
