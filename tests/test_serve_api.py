@@ -15,7 +15,7 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
 from anytune.errors import ConfigError
 from anytune.serve import config as cfg
-from anytune.serve.runner import _micro_batch, resolve_hyperparameters
+from anytune.serve.runner import micro_batch, resolve_hyperparameters
 from anytune.serve.testing import TEST_KEY, serve_thread
 from anytune.testing.imports import run_blocking
 from anytune.testing.tiny_model import write_tiny_data
@@ -276,7 +276,7 @@ def test_auto_hyperparameters_follow_openai_rules(config):
                                                            "learning_rate_multiplier": 1.0}
     assert resolve_hyperparameters({"n_epochs": 2, "batch_size": 12, "learning_rate_multiplier": 0.5}, 20, config) == {
         "n_epochs": 2, "batch_size": 12, "learning_rate_multiplier": 0.5}
-    assert _micro_batch(12, 8) == (6, 2) and _micro_batch(7, 8) == (7, 1) and _micro_batch(256, 8) == (8, 32)
+    assert micro_batch(12, 8) == (6, 2) and micro_batch(7, 8) == (7, 1) and micro_batch(256, 8) == (8, 32)
 
 
 def test_keys_from_env_and_file(tmp_path, monkeypatch):
@@ -292,6 +292,25 @@ def test_keys_from_env_and_file(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="at least one API key"):
         cfg.ServeConfig(home=tmp_path, api_keys=cfg.load_keys())
     assert "sk-" not in repr(cfg.ServeConfig(home=tmp_path, api_keys=keys))
+
+
+def test_restricted_keys_call_only_their_scopes(tmp_path, model_dir):
+    text = "sk-full-0123456789abcdef  # everything\nsk-app-0123456789abcdef scopes=models,inference\n"
+    keys = cfg.parse_scoped_keys(text)
+    assert keys == {"sk-full-0123456789abcdef": None, "sk-app-0123456789abcdef": frozenset({"models", "inference"})}
+    with pytest.raises(ConfigError, match="unknown scope"):
+        cfg.parse_scoped_keys("sk-x-0123456789abcdef scopes=models,admin")
+    config = cfg.ServeConfig(home=tmp_path / "s", api_keys=tuple(keys), run_jobs=False,
+                             key_scopes={k: v for k, v in keys.items() if v}, models={"tiny": model_dir})
+    with serve_thread(config) as url:
+        app = {"Authorization": "Bearer sk-app-0123456789abcdef"}
+        assert httpx.get(f"{url}/models", headers=app).status_code == 200
+        denied = httpx.get(f"{url}/fine_tuning/jobs", headers=app)
+        assert_openai_error(denied, 403, code="insufficient_permissions", says="Missing scopes: fine_tuning")
+        assert_openai_error(httpx.get(f"{url}/files", headers=app), 403, code="insufficient_permissions",
+                            says="Missing scopes: files")
+        full = {"Authorization": "Bearer sk-full-0123456789abcdef"}
+        assert httpx.get(f"{url}/fine_tuning/jobs", headers=full).status_code == 200
 
 
 def test_model_aliases_must_be_model_folders(tmp_path, model_dir):

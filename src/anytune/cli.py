@@ -367,11 +367,12 @@ def retrieve(job_id: JobIdArg = None,
 
 def _mount() -> None:
     """Sub-commands that live in their own modules (each imports only what it needs when it runs)."""
-    from . import cli_cost, cli_data, cli_model, cli_profile, cli_serve
+    from . import cli_cost, cli_data, cli_model, cli_openai, cli_profile, cli_serve
 
     app.add_typer(cli_data.app, name="data")
     app.add_typer(cli_profile.app, name="profile")
     app.add_typer(cli_cost.pricing_app, name="pricing")
+    app.add_typer(cli_openai.app, name="openai")
     app.command("serve")(cli_serve.serve)
     app.command("compare")(cli_cost.compare_cmd)
     app.command("calibrate")(cli_cost.calibrate_cmd)

@@ -73,8 +73,10 @@ def serve(
         typer.echo(f"note: the {provider} provider cannot pin a job to one GPU, so jobs run one at a time, "
                    "each on every GPU", err=True)
         count = 1
+    keys = cfg.load_scoped_keys(keys_file)
     config = cfg.ServeConfig(
-        home=(home or cfg.default_home()).expanduser().absolute(), api_keys=cfg.load_keys(keys_file),
+        home=(home or cfg.default_home()).expanduser().absolute(), api_keys=tuple(keys),
+        key_scopes={k: v for k, v in keys.items() if v is not None},
         models=cfg.parse_model_aliases(model or []), max_upload_bytes=max_upload_mb * cfg.MIB, slots=count,
         devices=tuple(str(i) for i in range(count)) if count > 1 else (), provider=provider, method=method,
         learning_rate=learning_rate, max_seq_length=max_seq_length, poll_interval=poll_seconds)

@@ -16,18 +16,32 @@ from .errors import APIError
 from .runner import Runner
 
 
+def _scope(path: str) -> str:
+    """What a route under /v1 needs of a restricted key (see ``anytune.serve.config``)."""
+    part = path.removeprefix("/v1/").split("/", 1)[0]
+    return {"files": "files", "fine_tuning": "fine_tuning", "models": "models"}.get(part, "inference")
+
+
 def require_key(request: Request) -> None:
-    """Bearer auth against the configured keys; every key is compared, in constant time."""
+    """Bearer auth against the configured keys; every key is compared, in constant time. A restricted key
+    may call only its scopes (403 otherwise, as OpenAI answers a restricted key)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise APIError(401, "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
                        "(Authorization: Bearer YOUR_KEY).")
     given = token.strip().encode()
-    ok = False
-    for key in request.app.state.config.api_keys:
-        ok |= hmac.compare_digest(given, key.encode())
-    if not ok:
+    config = request.app.state.config
+    matched = None
+    for key in config.api_keys:
+        if hmac.compare_digest(given, key.encode()):
+            matched = key
+    if matched is None:
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+    scopes = config.key_scopes.get(matched)
+    needed = _scope(request.url.path)
+    if scopes is not None and needed not in scopes:
+        raise APIError(403, f"You have insufficient permissions for this operation. Missing scopes: {needed}. "
+                       f"This key may call: {', '.join(sorted(scopes))}.", code="insufficient_permissions")
 
 
 def create_app(config: ServeConfig) -> FastAPI:

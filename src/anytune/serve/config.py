@@ -4,6 +4,11 @@ API keys (any of them is accepted; compared in constant time):
 - ``$ANYTUNE_SERVE_API_KEYS``: keys separated by commas or whitespace;
 - the keys file, one key per line (``#`` comments): ``--keys-file``, default
   ``<config dir>/serve-api-keys`` (``anytune serve --new-key`` creates one, readable by you only).
+
+A key may be restricted, like OpenAI's restricted keys: ``scopes=`` after it on its line lists what it may
+call, from ``files``, ``fine_tuning``, ``models`` and ``inference`` (chat and text completions), e.g.
+``sk-anytune-... scopes=models,inference`` for an application that only asks the tuned model. Other
+calls get 403. A key without ``scopes=`` may call everything.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ MIB = 1 << 20
 class ServeConfig:
     home: Path  # files, trained models and the server's database live here
     api_keys: tuple[str, ...] = field(repr=False)
+    key_scopes: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # restricted key -> scopes
     models: dict[str, Path] = field(default_factory=dict)  # alias -> local model folder
     max_upload_bytes: int = 512 * MIB
     slots: int = 1  # trainings at once: one per GPU
@@ -73,26 +79,48 @@ def default_keys_file() -> Path:
     return paths.config_dir() / "serve-api-keys"
 
 
+SCOPES = ("files", "fine_tuning", "models", "inference")
+
+
 def parse_keys(text: str) -> list[str]:
-    keys = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0]
-        keys += [k for k in re.split(r"[\s,]+", line) if k]
+    return list(parse_scoped_keys(text))
+
+
+def parse_scoped_keys(text: str) -> dict[str, frozenset[str] | None]:
+    """Each key of ``text`` -> the scopes its line gives it (None: every scope)."""
+    keys: dict[str, frozenset[str] | None] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        tokens = [t for t in re.split(r"\s+", line.split("#", 1)[0]) if t]
+        scopes = None
+        for t in [t for t in tokens if t.startswith("scopes=")]:
+            scopes = frozenset(x for x in t.removeprefix("scopes=").split(",") if x)
+            unknown = sorted(scopes - set(SCOPES))
+            if unknown or not scopes:
+                raise ConfigError(f"keys line {n}: unknown scope(s) {', '.join(unknown) or '(none given)'}",
+                                  [f"use scopes=a,b with a, b from {', '.join(SCOPES)}"])
+        for t in tokens:
+            if not t.startswith("scopes="):
+                keys.update({k: scopes for k in t.split(",") if k})
     return keys
 
 
 def load_keys(keys_file: Path | None = None) -> tuple[str, ...]:
-    keys = parse_keys(os.environ.get(KEYS_ENV, ""))
+    return tuple(load_scoped_keys(keys_file))
+
+
+def load_scoped_keys(keys_file: Path | None = None) -> dict[str, frozenset[str] | None]:
+    """Every key (``$ANYTUNE_SERVE_API_KEYS``, then the keys file) -> its scopes (None: all)."""
+    keys = parse_scoped_keys(os.environ.get(KEYS_ENV, ""))
     path = keys_file or default_keys_file()
     if path.is_file():
-        keys += parse_keys(path.read_text(encoding="utf-8"))
+        keys.update(parse_scoped_keys(path.read_text(encoding="utf-8")))
     elif keys_file is not None:
         raise ConfigError(f"keys file not found: {keys_file}")
     short = [k for k in keys if len(k) < 16]
     if short:
         raise ConfigError(f"{len(short)} API key(s) shorter than 16 characters: use long random keys "
                           "(`anytune serve --new-key` makes one)")
-    return tuple(dict.fromkeys(keys))
+    return keys
 
 
 def new_key(keys_file: Path | None = None) -> Path:

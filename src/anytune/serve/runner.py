@@ -48,7 +48,7 @@ def resolve_hyperparameters(hp: dict[str, Any], examples: int, config: ServeConf
     return out
 
 
-def _micro_batch(batch: int, limit: int) -> tuple[int, int]:
+def micro_batch(batch: int, limit: int) -> tuple[int, int]:
     """(per-step batch, gradient accumulation) whose product is exactly ``batch``."""
     micro = max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
     return micro, batch // micro
@@ -70,7 +70,7 @@ def build_spec(job: dict[str, Any], db: ServeDB, config: ServeConfig, slot: int)
         examples = examples or n
         data[split] = str(work / f"{split}.jsonl")
     hp = resolve_hyperparameters(job["hyperparameters"], examples, config)
-    micro, accumulation = _micro_batch(hp["batch_size"], config.micro_batch)
+    micro, accumulation = micro_batch(hp["batch_size"], config.micro_batch)
     options = dict(config.provider_options)
     if config.devices:
         options["visible_devices"] = config.devices[slot]
