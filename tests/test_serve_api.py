@@ -3,7 +3,9 @@ responses validated with the SDK's own types, and every kind of bad input in Ope
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import stat
 import time
 
@@ -363,3 +365,14 @@ def test_a_file_the_trainer_cannot_use_fails_the_job_like_openai(tmp_path, model
         assert f"{f.id}:1: " in done.error.message and "every message needs text content" in done.error.message
         events = list(client.fine_tuning.jobs.list_events(job.id))
         assert events[0].level == "error" and events[0].message.startswith("Fine-tuning job failed:")
+
+
+def test_engine_choice_is_checked_before_the_server_starts(tmp_path):
+    import subprocess
+    import sys
+
+    for engine, says in (("vllm", "needs vLLM" if importlib.util.find_spec("vllm") is None else "CUDA GPU"),
+                         ("tgi", "choose transformers or vllm")):
+        r = subprocess.run([sys.executable, "-m", "anytune.cli", "serve", "--engine", engine, "--port", "0"],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, cfg.KEYS_ENV: TEST_KEY})
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr

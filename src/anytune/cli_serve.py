@@ -42,7 +42,9 @@ def serve(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="A base model clients may fine-tune: "
                      "alias=path of a local model folder (repeat for more).")] = None,
     keys_file: Annotated[Path | None, typer.Option(help="API keys, one per line (default: "
-                         "<config dir>/serve-api-keys); $ANYTUNE_SERVE_API_KEYS adds more.")] = None,
+                         "<config dir>/serve-api-keys); $ANYTUNE_SERVE_API_KEYS adds more. 'KEY "
+                         "scopes=models,inference' restricts a key (scopes: files, fine_tuning, models, "
+                         "inference).")] = None,
     new_key: Annotated[bool, typer.Option("--new-key", help="Add a new random key to the keys file and exit.")] = False,
     home: Annotated[Path | None, typer.Option(help="Where files, jobs and models are kept "
                     "(default: $ANYTUNE_HOME/serve).")] = None,
@@ -53,9 +55,12 @@ def serve(
     max_seq_length: Annotated[int, typer.Option(help="Tokens per example; longer ones are cut.")] = 1024,
     max_upload_mb: Annotated[int, typer.Option(help="Largest file accepted (413 above).")] = 512,
     provider: Annotated[str, typer.Option(help="The anytune provider that trains.")] = "local",
+    engine: Annotated[str, typer.Option(help="What answers chat and completions: transformers (CPU or GPU) or vllm "
+                      "(a CUDA machine with vLLM installed; LoRA adapters as vLLM LoRA modules).")] = "transformers",
     poll_seconds: Annotated[float, typer.Option(hidden=True, help="How often running jobs are checked.")] = 2.0,
 ) -> None:
-    """Serve /v1/files, /v1/fine_tuning/jobs and /v1/models; point any OpenAI client at http://HOST:PORT/v1."""
+    """Serve OpenAI's fine-tuning API (/v1/files, /v1/fine_tuning/jobs, /v1/models) and inference with what it
+    trains (/v1/chat/completions, /v1/completions); point any OpenAI client at http://HOST:PORT/v1."""
     from .optional import require
     from .serve import config as cfg
 
@@ -73,13 +78,16 @@ def serve(
         typer.echo(f"note: the {provider} provider cannot pin a job to one GPU, so jobs run one at a time, "
                    "each on every GPU", err=True)
         count = 1
+    from .inference.serving import check
+
+    check(engine)
     keys = cfg.load_scoped_keys(keys_file)
     config = cfg.ServeConfig(
         home=(home or cfg.default_home()).expanduser().absolute(), api_keys=tuple(keys),
         key_scopes={k: v for k, v in keys.items() if v is not None},
         models=cfg.parse_model_aliases(model or []), max_upload_bytes=max_upload_mb * cfg.MIB, slots=count,
         devices=tuple(str(i) for i in range(count)) if count > 1 else (), provider=provider, method=method,
-        learning_rate=learning_rate, max_seq_length=max_seq_length, poll_interval=poll_seconds)
+        learning_rate=learning_rate, max_seq_length=max_seq_length, poll_interval=poll_seconds, engine=engine)
     run(config, host, port)
 
 

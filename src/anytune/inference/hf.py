@@ -100,6 +100,22 @@ def load(path: str | Path, *, base: str | None = None, label: str | None = None)
     return TransformersEngine(model.to(device), tokenizer, label=label or path.name)
 
 
+def encode(tokenizer, text: str) -> list[int]:
+    """A rendered prompt's token ids as training saw them (the BOS token once, where the tokenizer adds one)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    bos = tokenizer.bos_token_id if getattr(tokenizer, "add_bos_token", False) else None
+    if bos is not None and ids[:1] != [bos]:
+        ids = [bos] + ids
+    return ids
+
+
+def render(tokenizer, prompt: Prompt) -> str:
+    """The text a model sees for ``prompt``: its raw text (completions, or no chat template), else the chat."""
+    if prompt.raw is not None and (prompt.plain or not has_chat_template(tokenizer)):
+        return prompt.raw
+    return prompt_text(list(prompt.messages), tokenizer)
+
+
 class TransformersEngine:
     def __init__(self, model, tokenizer, *, label: str = "model", adapters: bool = True, batch_size: int = 16,
                  adapter: str | None = None):
@@ -122,16 +138,10 @@ class TransformersEngine:
     # --- prompting ---------------------------------------------------------------------------------
 
     def prompt_text(self, prompt: Prompt) -> str:
-        if prompt.raw is not None and (prompt.plain or not has_chat_template(self.tokenizer)):
-            return prompt.raw
-        return prompt_text(list(prompt.messages), self.tokenizer)
+        return render(self.tokenizer, prompt)
 
     def _encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        bos = self.tokenizer.bos_token_id if getattr(self.tokenizer, "add_bos_token", False) else None
-        if bos is not None and ids[:1] != [bos]:
-            ids = [bos] + ids
-        return ids
+        return encode(self.tokenizer, text)
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -150,6 +160,26 @@ class TransformersEngine:
     def with_adapter(self, name: str, label: str) -> TransformersEngine:
         """An engine over the same loaded model answering with the adapter ``name`` (see ``load_adapter``)."""
         return TransformersEngine(self.model, self.tokenizer, label=label, batch_size=self.batch_size, adapter=name)
+
+    # --- adapters over one loaded base (anytune serve) ----------------------------------------------
+
+    def add_adapter(self, name: str, path: Path) -> None:
+        """Put the LoRA adapter in ``path`` onto the loaded weights as ``name`` (the base is not loaded again)."""
+        if self.is_adapter:
+            self.model.load_adapter(str(path), adapter_name=name)
+        else:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+
+    def remove_adapter(self, name: str) -> None:
+        self.model.delete_adapter(name)
+
+    def answering(self, adapter: str | None) -> TransformersEngine:
+        """The engine that answers with ``adapter`` (None: the loaded model itself, adapters off)."""
+        if adapter is None:
+            return self.base(label=self.label) or self
+        return self.with_adapter(adapter, label=adapter)
 
     def _context(self):
         """Which weights answer: the base alone, or a named adapter. The model is shared, so callers that use

@@ -162,7 +162,7 @@ def chat_completions(request: Request, body: ChatRequest):
             for piece in _stream_pieces(loaded, adapter, prompt, params):
                 text += piece
                 yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            tokens = len(loaded.engine._encode(text)) if text else 0
+            tokens = loaded.engine.count_tokens(Prompt.text(text)) if text else 0
             reason = "length" if tokens >= params.max_new_tokens else "stop"
             yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
             if include_usage:

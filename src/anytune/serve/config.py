@@ -39,6 +39,7 @@ class ServeConfig:
     provider: str = "local"  # the anytune provider that trains
     provider_options: dict[str, Any] = field(default_factory=dict)
     method: str = "lora"  # full | lora | qlora
+    engine: str = "transformers"  # what answers /v1/chat/completions: transformers | vllm (anytune.inference.serving)
     learning_rate: float = 2e-4  # what learning_rate_multiplier 1.0 means
     max_seq_length: int = 1024
     micro_batch: int = 8  # largest per-step batch; bigger batch_size values use gradient accumulation

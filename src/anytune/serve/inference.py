@@ -7,7 +7,8 @@
   ``max_batch``), groups requests for the same adapter and parameters, and generates each group as one batch.
   The worker owns the model, so switching adapters between batches is safe, and training (the runner's threads
   and the trainer's own processes) is never blocked by inference.
-- The engine is the seam: :mod:`anytune.inference` (transformers); nothing here loads a model its own way.
+- The engine is the seam (``--engine``, :mod:`anytune.inference.serving`): transformers by default, vLLM on a
+  CUDA machine; nothing here loads a model or an adapter its own way.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ class Work:
 class Loaded:
     """One loaded model, its adapters, and the worker that runs every request for it."""
 
-    def __init__(self, path: Path, label: str, max_batch: int):
-        from ..inference.hf import load
+    def __init__(self, path: Path, label: str, max_batch: int, engine: str = "transformers"):
+        from ..inference.serving import load
 
-        self.engine = load(path, label=label)
-        self.engine.batch_size = max_batch
+        self.engine = load(engine, path, label=label, max_batch=max_batch)
         self.adapters: set[str] = set()
         self.max_batch = max_batch
         self.queue: queue.Queue[Work] = queue.Queue()
@@ -50,28 +50,18 @@ class Loaded:
 
     def add_adapter(self, name: str, path: Path) -> None:
         with self.lock:
-            if name in self.adapters:
-                return
-            model = self.engine.model
-            if hasattr(model, "load_adapter") and hasattr(model, "peft_config"):
-                model.load_adapter(str(path), adapter_name=name)
-            else:
-                from peft import PeftModel
-
-                self.engine.model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
-            self.adapters.add(name)
+            if name not in self.adapters:
+                self.engine.add_adapter(name, path)
+                self.adapters.add(name)
 
     def remove_adapter(self, name: str) -> None:
         with self.lock:
             if name in self.adapters:
-                self.engine.model.delete_adapter(name)
+                self.engine.remove_adapter(name)
                 self.adapters.discard(name)
 
     def engine_for(self, adapter: str | None):
-        if adapter is None:
-            base = self.engine.base(label=self.engine.label) if self.adapters else None
-            return base or self.engine
-        return self.engine.with_adapter(adapter, label=adapter)
+        return self.engine.answering(adapter)
 
     def submit(self, work: Work) -> Work:
         self.queue.put(work)
@@ -156,7 +146,7 @@ class ModelPool:
         key = str(path.resolve())
         with self.lock:
             if key not in self.loaded:
-                self.loaded[key] = Loaded(path, label, self.max_batch)
+                self.loaded[key] = Loaded(path, label, self.max_batch, self.config.engine)
             return self.loaded[key]
 
     def forget(self, name: str) -> None:
