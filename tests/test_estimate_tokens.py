@@ -94,3 +94,13 @@ def test_a_model_openai_does_not_fine_tune_is_rejected(catalog):
     est = plan_tokens(_spec("meta-llama/Llama-2-7b-hf"), DataStats(splits={"train": SplitStats(examples=1, tokens=1)}),
                       catalog)
     assert not est.fits and "not fine-tunable" in est.rejected[0]
+
+
+def test_a_retired_base_model_is_closed_on_its_own_date_and_the_others_still_fit(catalog, monkeypatch):
+    stats = DataStats(splits={"train": SplitStats(examples=10, tokens=1000)})
+    monkeypatch.setattr(pricing_mod, "today", lambda: dt.date(2026, 12, 3))
+    nano = plan_tokens(_spec("gpt-4.1-nano"), stats, catalog)
+    assert not nano.fits and "shuts gpt-4.1-nano-2025-04-14 down" in nano.rejected[0] and "2026-10-23" in nano.rejected[0]
+    assert plan_tokens(_spec("gpt-4o-mini"), stats, catalog).fits
+    monkeypatch.setattr(pricing_mod, "today", lambda: dt.date(2026, 10, 1))
+    assert plan_tokens(_spec("gpt-4.1-nano"), stats, catalog).fits

@@ -186,3 +186,23 @@ def test_continuing_from_a_lora_ft_model_trains_its_adapter_further(served, tmp_
     from pathlib import Path
 
     assert (Path(folder) / "model.safetensors").is_file()
+
+
+def test_an_old_openai_model_name_can_be_served_by_a_retrained_model(tmp_path, tiny_model):
+    """Applications keep their model string: --model 'ft:gpt-4o-mini-...=FOLDER' (here a LoRA adapter) answers
+    under that name, over the shared base, through the same client call."""
+    old_name = "ft:gpt-4o-mini-2024-07-18:acme:support:AbC123"
+    adapter = write_tiny_adapter(tiny_model, tmp_path / "retrained", seed=9)
+    models = cfg.parse_model_aliases([f"tiny={tiny_model}", f"{old_name}={adapter}"])
+    config = cfg.ServeConfig(home=tmp_path / "serve", api_keys=(TEST_KEY,), models=models, run_jobs=False)
+    with serve_thread(config) as url:
+        client = openai.OpenAI(base_url=url, api_key=TEST_KEY, max_retries=0)
+        assert {"tiny", old_name} <= {m.id for m in client.models.list()}
+        msg = [{"role": "user", "content": QUESTION}]
+        mine = client.chat.completions.create(model=old_name, messages=msg, temperature=0, max_tokens=12)
+        base = client.chat.completions.create(model="tiny", messages=msg, temperature=0, max_tokens=12)
+        assert mine.model == old_name and mine.choices[0].message.content != base.choices[0].message.content
+        import httpx
+
+        loaded = httpx.get(url.removesuffix("/v1") + "/health").json()["loaded"]
+        assert loaded == [{"model": "tiny", "adapters": 1}]  # the adapter rides on the one loaded base

@@ -32,7 +32,7 @@ class ServeConfig:
     home: Path  # files, trained models and the server's database live here
     api_keys: tuple[str, ...] = field(repr=False)
     key_scopes: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # restricted key -> scopes
-    models: dict[str, Path] = field(default_factory=dict)  # alias -> local model folder
+    models: dict[str, Path] = field(default_factory=dict)  # alias -> local model folder or LoRA adapter folder
     max_upload_bytes: int = 512 * MIB
     slots: int = 1  # trainings at once: one per GPU
     devices: tuple[str, ...] = ()  # the GPU of each slot ("0", "1", ...); empty: the provider decides
@@ -144,8 +144,9 @@ def parse_model_aliases(values: list[str]) -> dict[str, Path]:
             problems.append(f"--model {v!r}: write alias=path, e.g. --model llama-1b=/models/llama-3.2-1b")
             continue
         path = Path(folder.strip()).expanduser().resolve()
-        if not (path / "config.json").is_file():
-            problems.append(f"--model {v!r}: {path} is not a model folder (no config.json)")
+        if not ((path / "config.json").is_file() or (path / "adapter_config.json").is_file()):
+            problems.append(f"--model {v!r}: {path} is not a model folder (no config.json) or LoRA adapter "
+                            "(no adapter_config.json)")
             continue
         out[alias.strip()] = path
     if problems:

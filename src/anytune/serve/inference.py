@@ -132,9 +132,7 @@ class ModelPool:
         """The loaded model that answers for ``name`` and the adapter to use (None: the model itself)."""
         from ..inference.hf import adapter_base, model_kind
 
-        if name in self.config.models:
-            return self._load(Path(self.config.models[name]), name), None
-        path = Path(self._row(name)["path"])
+        path = Path(self.config.models[name]) if name in self.config.models else Path(self._row(name)["path"])
         if model_kind(path) == "full":
             return self._load(path, name), None
         base = Path(adapter_base(path))

@@ -66,23 +66,21 @@ class JobCreate(_Body):
 def _resolve_model(request: Request, name: str) -> tuple[Path, str | None]:
     """(base model folder, adapter to continue from or None) for the ``model`` of a new job."""
     config, db = request.app.state.config, request.app.state.db
-    if name in config.models:
-        return config.models[name], None
-    if name.startswith("ft:"):  # continue fine-tuning a model this server trained
-        row = db.model(name)
-        if row is None:
-            raise APIError(400, f"Model {name} does not exist on this server (or was deleted).", param="model",
-                           code="model_not_available")
-        folder = Path(row["path"])
-        if (folder / "adapter_config.json").is_file():  # a LoRA job's model: train its adapter further
-            parent = db.job(row["job_id"])
+    row = db.model(name) if name.startswith("ft:") and name not in config.models else None
+    if name in config.models or row is not None:  # a served model; a LoRA one continues as its adapter
+        folder = Path(config.models[name]) if row is None else Path(row["path"])
+        if (folder / "adapter_config.json").is_file():
+            parent = db.job(row["job_id"]) if row else None
             base = parent["base_path"] if parent else json.loads((folder / "adapter_config.json").read_text()).get(
                 "base_model_name_or_path", "")
             if not (Path(base) / "config.json").is_file():
                 raise APIError(400, f"The base model of {name} is no longer on this server.", param="model",
                                code="model_not_available")
             return Path(base), str(folder)
-        return folder, None  # a full fine-tune: its weights are the new base
+        return folder, None  # a base model, or a full fine-tune: its weights are the new base
+    if name.startswith("ft:"):
+        raise APIError(400, f"Model {name} does not exist on this server (or was deleted).", param="model",
+                       code="model_not_available")
     path = Path(name).expanduser()
     if path.is_absolute() and (path / "config.json").is_file():
         return path.resolve(), None
