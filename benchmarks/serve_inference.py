@@ -2,8 +2,11 @@
 time to first token when streaming, on the quickstart model, in one run.
 
     python benchmarks/serve_inference.py [--requests 32] [--clients 8] [--max-tokens 48] [--rounds 3]
+    python benchmarks/serve_inference.py --base-url http://127.0.0.1:8000/v1 --served-model NAME   # a running
+        server, e.g. `anytune serve --engine vllm --model NAME=FOLDER`; its key from $ANYTUNE_SERVE_API_KEYS
 
-The server runs in this process on 127.0.0.1 (uvicorn, as ``anytune serve`` runs it); every client is the
+Without --base-url the server runs in this process on 127.0.0.1 (uvicorn, as ``anytune serve`` runs it,
+transformers engine); every client is the
 official ``openai`` client over HTTP. Each request is one support question from the quickstart data, answered
 greedily. Tokens/s counts the completion tokens the server reports in ``usage``. The rounds alternate
 sequential and concurrent so a noisy machine hurts both alike. Prints each round and the medians.
@@ -12,6 +15,7 @@ sequential and concurrent so a noisy machine hurts both alike. Prints each round
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import statistics
@@ -32,8 +36,11 @@ def questions(n: int) -> list[str]:
     return [r["question"] for r in rows[-n:]]
 
 
+MODEL = "quickstart"
+
+
 def ask(api, question: str, max_tokens: int) -> int:
-    reply = api.chat.completions.create(model="quickstart", messages=[{"role": "user", "content": question}],
+    reply = api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": question}],
                                         temperature=0, max_tokens=max_tokens)
     return reply.usage.completion_tokens
 
@@ -53,7 +60,7 @@ def first_token(api, question: str, max_tokens: int) -> tuple[float, float]:
     """(seconds to the first streamed content chunk, seconds to the end) for one streamed request."""
     start = time.perf_counter()
     ttft = None
-    for chunk in api.chat.completions.create(model="quickstart", messages=[{"role": "user", "content": question}],
+    for chunk in api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": question}],
                                              temperature=0, max_tokens=max_tokens, stream=True):
         if ttft is None and chunk.choices and chunk.choices[0].delta.content:
             ttft = time.perf_counter() - start
@@ -68,7 +75,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--streams", type=int, default=8, help="streamed requests timed for time to first token")
     ap.add_argument("--model", default=str(QUICKSTART / "model"))
+    ap.add_argument("--base-url", help="benchmark this running server instead of starting one")
+    ap.add_argument("--served-model", default="quickstart", help="with --base-url: the model id to ask")
     args = ap.parse_args()
+    global MODEL
+    MODEL = args.served_model
 
     import openai
 
@@ -76,12 +87,17 @@ def main() -> None:
     from anytune.serve.testing import serve_thread
 
     items = questions(args.requests)
-    with tempfile.TemporaryDirectory() as home, serve_thread(cfg.ServeConfig(
-            home=Path(home), api_keys=(KEY,), models={"quickstart": Path(args.model)}, run_jobs=False)) as url:
-        api = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=600)
+    with contextlib.ExitStack() as stack:
+        if args.base_url:
+            url, key = args.base_url, os.environ.get(cfg.KEYS_ENV, KEY).split(",")[0].strip()
+        else:
+            home = stack.enter_context(tempfile.TemporaryDirectory())
+            url, key = stack.enter_context(serve_thread(cfg.ServeConfig(
+                home=Path(home), api_keys=(KEY,), models={MODEL: Path(args.model)}, run_jobs=False))), KEY
+        api = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=600)
         ask(api, items[0], args.max_tokens)  # load the model before timing
         seq, conc = [], []
-        print(f"{len(items)} requests, max_tokens {args.max_tokens}, model {args.model}, "
+        print(f"{len(items)} requests, max_tokens {args.max_tokens}, model {args.base_url or args.model}, "
               f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
         for r in range(args.rounds):
             for label, clients, into in (("sequential", 1, seq), (f"{args.clients} concurrent", args.clients, conc)):
