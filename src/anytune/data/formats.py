@@ -161,10 +161,8 @@ def _prompt_messages(raw: list[Any]) -> list[dict[str, str]]:
         if type(m) is not dict:
             raise Problem("type", f"{f} must be an object with role and content, got {_kind(m)}", f)
         role, content = m.get("role"), m.get("content")
-        if role not in _ROLE_SET:
-            raise Problem("role", f"{f} has role {str(role)[:20]!r}", f"{f}.role", f"use one of {', '.join(ROLES)}")
-        if type(content) is not str or not content.strip():
-            raise Problem("type", f"{f}.content must be non-empty text", f"{f}.content", "put the text in a string")
+        if role not in _ROLE_SET or type(content) is not str or not content.strip():
+            _message_problem(i, role, content, "prompt")
         out.append({"role": role, "content": content})
     if out[-1]["role"] != "user":
         raise Problem("preference", "the prompt must end with a user message (the answer follows it)",
@@ -172,8 +170,8 @@ def _prompt_messages(raw: list[Any]) -> list[dict[str, str]]:
     return out
 
 
-def _message_problem(i: int, role: Any, content: Any) -> None:
-    f = f"messages[{i}]"
+def _message_problem(i: int, role: Any, content: Any, key: str = "messages") -> None:
+    f = f"{key}[{i}]"
     if role is None:
         raise Problem("role", f"{f} has no role", f"{f}.role", f"set role to one of {', '.join(ROLES)}")
     if role not in _ROLE_SET:

@@ -14,6 +14,7 @@ closing note of the serve-inference issue). ``check()`` is tested: without vLLM 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 from collections.abc import Iterator
@@ -43,11 +44,11 @@ def check() -> None:
 class VLLMEngine:
     """The serving engine interface (see :class:`anytune.serve.inference.Loaded`) over one ``vllm.LLM``."""
 
-    def __init__(self, llm, tokenizer, *, label: str, adapter=None, adapters: dict | None = None):
+    def __init__(self, llm, tokenizer, *, label: str):
         self.llm, self.tokenizer, self.label = llm, tokenizer, label
-        self.adapter = adapter  # the LoRARequest this view answers with (None: the base)
-        self.adapters = adapters if adapters is not None else {}  # name -> LoRARequest, shared by every view
-        self._ids = itertools.count(1)
+        self.adapter = None  # the LoRARequest this engine answers with (None: the base)
+        self.adapters: dict = {}  # name -> LoRARequest
+        self._ids = itertools.count(1)  # vLLM's LoRA ids: unique for the life of the LLM
         self._lock = threading.Lock()
 
     # adapters
@@ -69,8 +70,10 @@ class VLLMEngine:
             self.llm.llm_engine.remove_lora(request.lora_int_id)
 
     def answering(self, adapter: str | None) -> VLLMEngine:
-        return VLLMEngine(self.llm, self.tokenizer, label=adapter or self.label,
-                          adapter=self.adapters[adapter] if adapter else None, adapters=self.adapters)
+        """A view on the same LLM (and the same adapters, ids and lock) answering with ``adapter``."""
+        view = copy.copy(self)
+        view.label, view.adapter = adapter or self.label, self.adapters[adapter] if adapter else None
+        return view
 
     # prompts
     def count_tokens(self, prompt: Prompt) -> int:

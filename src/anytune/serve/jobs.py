@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..errors import ConfigError
+from ..inference.hf import adapter_base
 from . import oaiformat
 from .db import UNFINISHED, new_id, now
 from .errors import APIError, not_found
@@ -71,8 +72,10 @@ def _resolve_model(request: Request, name: str) -> tuple[Path, str | None]:
         folder = Path(config.models[name]) if row is None else Path(row["path"])
         if (folder / "adapter_config.json").is_file():
             parent = db.job(row["job_id"]) if row else None
-            base = parent["base_path"] if parent else json.loads((folder / "adapter_config.json").read_text()).get(
-                "base_model_name_or_path", "")
+            try:
+                base = parent["base_path"] if parent else adapter_base(folder)
+            except ConfigError:
+                base = ""
             if not (Path(base) / "config.json").is_file():
                 raise APIError(400, f"The base model of {name} is no longer on this server.", param="model",
                                code="model_not_available")
