@@ -83,5 +83,5 @@ def test_init_adapter_must_be_an_adapter_and_a_provider_that_trains_here(tmp_pat
         plan(spec, DataStats(splits={"train": SplitStats(examples=10, tokens=1000)}))
     start = write_tiny_adapter(tiny_model, tmp_path / "start")
     cloud = spec.updated(init_adapter=str(start), provider="sagemaker")
-    with pytest.raises(ConfigError, match="cannot start from init_adapter"):
+    with pytest.raises(ConfigError, match="init_adapter: the cloud job receives"):
         plan(cloud, DataStats(splits={"train": SplitStats(examples=10, tokens=1000)}))

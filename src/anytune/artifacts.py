@@ -9,14 +9,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from .errors import AnytuneError
+from .errors import ChecksumMismatch
 from .types import ArtifactFile
 
 MANIFEST = "anytune-manifest.json"
-
-
-class ChecksumMismatch(AnytuneError):
-    """A file does not match the manifest written where it was produced."""
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

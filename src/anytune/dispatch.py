@@ -1,7 +1,9 @@
 """Which provider runs a job: the configured choice, the fallback chain, cheapest-first, and the budget guard.
 
 The dispatcher only calls the Provider verbs; it never looks at a provider's name to decide anything.
-Every candidate it passes over is recorded with the reason, so the user (and the job record) can see why.
+Every candidate it passes over is recorded with the reason, so the user (and the job record) can see why:
+a capability the spec asks for and the provider lacks (``Provider.unsupported``), not ready, no hardware
+that fits, over budget.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from . import registry
 from .errors import AnytuneError, BudgetExceeded, ConfigError, PluginError, ProviderError, ProviderUnavailable
-from .provider import Capability, Provider
+from .provider import Provider
 from .spec import ChooseSpec, JobSpec
 from .types import CostEstimate, DataStats, Money, Readiness
 
@@ -131,9 +133,10 @@ def _base_model_problem(cand: Candidate, spec: JobSpec, found) -> str:
 
 def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal | None, check: bool,
              found=None) -> str:
-    if spec.init_adapter and Capability.INIT_ADAPTER not in cand.provider.capabilities:
+    cannot = cand.provider.cannot(spec)
+    if cannot:  # the spec asks for what this provider does not do: the spec, not the provider, must change
         cand.bad_input = True
-        return "cannot start from init_adapter (a folder on this machine); train on a provider that runs here"
+        return "cannot run this spec: " + "; ".join(cannot)
     if check and found is not None:
         problem = _base_model_problem(cand, spec, found)
         if problem:
@@ -147,6 +150,9 @@ def _why_not(cand: Candidate, spec: JobSpec, stats: DataStats, budget: Decimal |
         cand.estimate = cand.provider.estimate(spec, stats)
     except AnytuneError as exc:
         return f"cannot estimate: {exc}"
+    ignored = tuple(w for w in cand.provider.ignores(spec) if w not in cand.estimate.warnings)
+    if ignored:  # asked for, and meaningless here: shown before the launch like every other difference
+        cand.estimate = cand.estimate.model_copy(update={"warnings": cand.estimate.warnings + ignored})
     if ready is not None and not ready.ready:
         return f"not ready: {ready.reason}"
     if not cand.estimate.fits:

@@ -5,8 +5,9 @@
     ├── PluginError                     load failure, duplicate name, unknown provider (with the install hint)
     ├── ProviderError                   .provider .operation .retryable; __cause__ is the SDK's error
     │   ├── AuthError · PermissionDenied · QuotaExceeded · CapacityUnavailable
-    │   └── RateLimited · ProviderUnavailable · NotFound
+    │   └── RateLimited · ProviderUnavailable · NotFound · AlreadyExists
     ├── DataError (ValueError)          file, line, field, what to do
+    ├── ChecksumMismatch                a file differs from its manifest (a damaged or partial transfer)
     ├── JobFailed · JobNotReady
     └── BudgetExceeded
 
@@ -15,6 +16,9 @@ Providers translate their SDK's typed exceptions into this tree at one boundary 
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 class AnytuneError(Exception):
@@ -111,6 +115,14 @@ class NotFound(ProviderError):
     """The job, file or model does not exist at the provider."""
 
 
+class AlreadyExists(ProviderError):
+    """A create refused a name that is taken: a retried launch raced the first one (look the job up)."""
+
+
+class ChecksumMismatch(AnytuneError):
+    """A file does not match the SHA-256 its manifest records."""
+
+
 class JobFailed(AnytuneError):
     """The training job ended in a failed or cancelled state."""
 
@@ -127,3 +139,19 @@ class MissingDependency(AnytuneError):
     """An optional package a command needs is not installed; the message names the extra to install."""
 
     exit_code = 2
+
+
+@contextmanager
+def translating(mapper: Callable[[Exception], AnytuneError | None]) -> Iterator[None]:
+    """Re-raise what the block raises as ``mapper(exc)`` (the original is the ``__cause__``). anytune's own
+    errors pass through, and so does anything ``mapper`` does not know (it returns None): each provider's
+    ``translate()`` is this with its SDK's mapping."""
+    try:
+        yield
+    except AnytuneError:
+        raise
+    except Exception as exc:
+        mapped = mapper(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

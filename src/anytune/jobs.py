@@ -63,7 +63,8 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
         first = plan.viable[0]
         ref = _dry_ref(first.provider, prepared)
         provider, missing = first.provider.with_placeholders()
-        return Submission(None, plan, prepared, provider.dry_run(spec, ref, job_id), missing_settings=missing)
+        return Submission(None, plan, prepared, provider.dry_run(spec, ref, job_id, plan=first.estimate),
+                          missing_settings=missing)
 
     first = plan.viable[0]
     rec = store.create(id=job_id, name=spec.name, provider=first.name, spec_json=spec.model_dump_json(),
@@ -82,11 +83,13 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
 
 
 def _launch(spec: JobSpec, cand: dispatch.Candidate, prepared: PreparedData, job_id: str, store: JobStore):
-    store.update(job_id, provider=cand.name, state=UPLOADING,
-                 estimate_json=cand.estimate.to_json() if cand.estimate else None)
+    """Upload and launch on one candidate. The plan it launches with (the hardware the user was shown) is the
+    estimate recorded on the job first, so the record says what runs."""
+    rec = store.update(job_id, provider=cand.name, state=UPLOADING,
+                       estimate_json=cand.estimate.to_json() if cand.estimate else None)
     ref = cand.provider.upload(spec, prepared)
     store.update(job_id, state=LAUNCHING)
-    return cand.provider.launch(spec, ref, job_id)
+    return cand.provider.launch(spec, ref, job_id, plan=rec.estimate)
 
 
 def _fall_back(rec: JobRecord, status: JobStatus, store: JobStore) -> JobRecord | str:
@@ -134,13 +137,15 @@ def provider_for(rec: JobRecord) -> Provider:
     return dispatch.make_provider(rec.spec, rec.provider, _profile(rec.profile or None))
 
 
-def refresh(job_id: str, store: JobStore | None = None) -> tuple[JobRecord, JobStatus | None]:
-    """Ask the provider for the job's state, record it, and stop the job if it has run past its budget."""
+def refresh(job_id: str, store: JobStore | None = None, provider: Provider | None = None
+            ) -> tuple[JobRecord, JobStatus | None]:
+    """Ask the provider for the job's state, record it, and stop the job if it has run past its budget.
+    ``provider``: the job's provider, already made (``follow`` keeps one for all its polls)."""
     store = store or JobStore()
     rec = store.get(job_id)
     if rec.terminal or not rec.handle_json:
         return rec, None
-    provider = provider_for(rec)
+    provider = provider if provider is not None and provider.name == rec.provider else provider_for(rec)
     status = provider.status(rec.handle)
     values: dict[str, Any] = {"state": status.state.value, "message": status.message}
     if status.state is JobState.FAILED and status.fallback:
@@ -208,7 +213,8 @@ def _actual(rec: JobRecord, status: JobStatus) -> dict[str, Any]:
 def follow(job_id: str, *, store: JobStore | None = None, interval: float | None = None,
            on_log: Callable[[str], None] | None = None,
            on_status: Callable[[JobRecord, JobStatus | None], None] | None = None) -> JobRecord:
-    """Poll until the job ends, streaming new log lines to ``on_log``."""
+    """Poll until the job ends, streaming new log lines to ``on_log``. One provider (one SDK session) serves
+    every poll; a job moved to another candidate gets that candidate's."""
     store = store or JobStore()
     rec = store.get(job_id)
     provider = provider_for(rec)
@@ -216,7 +222,7 @@ def follow(job_id: str, *, store: JobStore | None = None, interval: float | None
     cursor = rec.log_cursor
     while True:
         before = rec.provider
-        rec, status = refresh(rec.id, store)
+        rec, status = refresh(rec.id, store, provider)
         if rec.provider != before:  # moved to the next candidate (see _fall_back)
             provider, cursor = provider_for(rec), ""
             if on_log is not None:

@@ -15,9 +15,8 @@ openai provider and by every OpenAI-compatible client in core (evaluation of rem
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
+from . import errors
 from .errors import (
     AuthError,
     NotFound,
@@ -72,12 +71,6 @@ def map_error(exc: BaseException, operation: str, provider: str = PROVIDER) -> P
     return ProviderError(f"{type(exc).__name__}: {exc}", **where)
 
 
-@contextmanager
-def translate(operation: str, provider: str = PROVIDER) -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        mapped = map_error(exc, operation, provider)
-        if mapped is None:
-            raise
-        raise mapped from exc
+def translate(operation: str, provider: str = PROVIDER):
+    """Re-raise OpenAI SDK errors from the block as anytune errors (the SDK's error is the ``__cause__``)."""
+    return errors.translating(lambda exc: map_error(exc, operation, provider))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import ConfigError
+from .errors import ConfigError, JobFailed, JobNotReady
 from .types import (
     CostEstimate,
     DataRef,
@@ -29,15 +30,59 @@ if TYPE_CHECKING:
 
 
 class Capability(enum.StrEnum):
-    SPOT = "spot"
-    LOGS = "logs"
-    MULTI_GPU = "multi_gpu"
-    CANCEL = "cancel"
+    """What a provider can do. A provider lists what it cannot (``Provider.unsupported``, with the reason) and
+    what does not apply to it (``Provider.ignored``); it claims the rest, and the contract suite checks claims."""
+
+    # asked for by a spec (see :func:`needs`): the dispatcher passes over a provider that cannot do them
+    SPOT = "spot"  # compute.spot: true
+    MULTI_GPU = "multi_gpu"  # compute.gpu_count > 1
+    LORA = "lora"  # method: lora
+    QLORA = "qlora"  # method: qlora
+    FULL = "full"  # method: full
+    DPO = "dpo"  # objective: dpo
+    INIT_ADAPTER = "init_adapter"  # init_adapter: a LoRA adapter folder on this machine
+    # verbs: the contract suite checks them
+    LOGS = "logs"  # logs() returns the job's lines
+    CANCEL = "cancel"  # cancel() stops a running job
     DOWNLOAD_WEIGHTS = "download_weights"  # retrieve gives weights on disk, not only a remote model id
-    LORA = "lora"
-    QLORA = "qlora"
-    FULL = "full"
-    INIT_ADAPTER = "init_adapter"  # can start from a LoRA adapter folder on this machine (spec.init_adapter)
+
+
+@dataclass(frozen=True)
+class Need:
+    """A capability a spec asks for, in the spec's own words (``compute.spot: true``)."""
+
+    capability: Capability
+    asked: str
+    explicit: bool = True  # written in the spec, not a default
+
+
+def needs(spec: JobSpec) -> list[Need]:
+    """The capabilities ``spec`` asks of the provider that runs it."""
+    out = [Need(Capability(spec.method), f"method: {spec.method}", explicit="method" in spec.model_fields_set)]
+    if spec.objective == "dpo":
+        out.append(Need(Capability.DPO, "objective: dpo"))
+    if spec.compute.spot:
+        out.append(Need(Capability.SPOT, "compute.spot: true"))
+    if spec.compute.gpu_count > 1:
+        out.append(Need(Capability.MULTI_GPU, f"compute.gpu_count: {spec.compute.gpu_count}"))
+    if spec.init_adapter:
+        out.append(Need(Capability.INIT_ADAPTER, "init_adapter"))
+    return out
+
+
+def require_succeeded(status: JobStatus, what: str) -> None:
+    """Raise JobNotReady while the job runs, JobFailed when it ended otherwise: before any retrieve."""
+    if status.state is JobState.SUCCEEDED:
+        return
+    detail = f": {status.message}" if status.message else ""
+    if status.state.terminal:
+        raise JobFailed(f"{what} ended {status.state.value}{detail}")
+    raise JobNotReady(f"{what} is {status.state.value}{detail}; nothing to retrieve yet")
+
+
+def artifact_kind(method: str | None) -> str:
+    """What a trained model is on disk: a LoRA adapter (lora, qlora) or full weights."""
+    return "adapter" if method in ("lora", "qlora") else "full"
 
 
 class ProviderOptions(BaseModel):
@@ -48,11 +93,17 @@ class ProviderOptions(BaseModel):
 
 
 class Provider(ABC):
-    """A training backend. Subclasses set ``name``, ``capabilities``, ``Options`` and ``STATE_MAP``
-    and implement the verbs. Construction must be cheap: no SDK import, no network."""
+    """A training backend. Subclasses set ``name``, ``unsupported`` (and ``ignored``), ``Options`` and
+    ``STATE_MAP`` and implement the verbs. Construction must be cheap: no SDK import, no network."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # What this provider cannot do, each with the reason a user reads when the dispatcher passes it over for a
+    # spec that asks for it (SkyPilot's "unsupported features"). It claims every other Capability.
+    unsupported: ClassVar[Mapping[Capability, str]] = {}
+    # What does not apply to it: a spec that asks for it still runs here, with the reason shown as a warning.
+    ignored: ClassVar[Mapping[Capability, str]] = {}
+    # Derived: every Capability neither unsupported nor ignored (a plugin may still set it, the older way).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     Options: ClassVar[type[ProviderOptions]] = ProviderOptions
     STATE_MAP: ClassVar[Mapping[str, JobState]] = {}
@@ -71,6 +122,24 @@ class Provider(ABC):
 
     # Settings a real launch needs (option name -> the placeholder a dry run shows in its place).
     required_settings: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capabilities" in cls.__dict__ and "unsupported" not in cls.__dict__:  # a plugin that lists claims
+            cls.unsupported = {c: "not supported by this provider" for c in Capability
+                               if c not in cls.capabilities and c not in cls.ignored}
+        cls.capabilities = frozenset(c for c in Capability if c not in cls.unsupported and c not in cls.ignored)
+
+    @classmethod
+    def cannot(cls, spec: JobSpec) -> list[str]:
+        """Why this provider cannot run ``spec`` as written: one line per capability asked for and not had."""
+        return [f"{n.asked}: {cls.unsupported[n.capability]}" for n in needs(spec) if n.capability in cls.unsupported]
+
+    @classmethod
+    def ignores(cls, spec: JobSpec) -> list[str]:
+        """What ``spec`` asks for that does not apply here (written in the spec, not left at a default)."""
+        return [f"{n.asked} does not apply: {cls.ignored[n.capability]}" for n in needs(spec)
+                if n.explicit and n.capability in cls.ignored]
 
     def missing_settings(self) -> list[str]:
         """The required settings this provider's options lack (names of ``required_settings``)."""
@@ -136,8 +205,9 @@ class Provider(ABC):
         an unchanged dataset is not sent again (``DataRef.bytes_sent == 0``)."""
 
     @abstractmethod
-    def launch(self, spec: JobSpec, data: DataRef, job_id: str) -> JobHandle:
-        """Start training. Idempotent for one ``job_id``: a retry finds the job it already made."""
+    def launch(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None = None) -> JobHandle:
+        """Start training. Idempotent for one ``job_id``: a retry finds the job it already made. ``plan`` is
+        this provider's estimate recorded on the job (the hardware the user accepted); None: choose again."""
 
     @abstractmethod
     def status(self, handle: JobHandle) -> JobStatus: ...
@@ -153,7 +223,7 @@ class Provider(ABC):
     def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
         """Bring the trained model (or its id) into ``dest``, checksums verified."""
 
-    def dry_run(self, spec: JobSpec, data: DataRef, job_id: str) -> dict[str, Any]:
+    def dry_run(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None = None) -> dict[str, Any]:
         """The request ``launch`` would send, for ``--dry-run``. Providers override."""
         return {"provider": self.name, "job_id": job_id, "data": data.uris}
 
@@ -161,6 +231,4 @@ class Provider(ABC):
         """An inference engine (:mod:`anytune.inference`) for a model this provider hosts, such as a remote
         artifact's model id, so ``anytune eval``/``chat`` work on it. Providers whose models come home as
         files need not override this: their files are evaluated locally."""
-        from .errors import ConfigError
-
         raise ConfigError(f"the {self.name} provider cannot generate with its hosted model {model_id!r}")

@@ -33,15 +33,15 @@ def test_parallel_blocks_md5_and_skip(store, tmp_path):
     blob = LocalBlob.of(path, "teams/ml/models/abc/weights.bin")
     s = store(block_size=64 * KiB)
     assert s.put_missing([blob], description="test") == path.stat().st_size
-    props = s.client.get_blob_client(blob.name).get_blob_properties()
+    props = s.client.get_blob_client(blob.key).get_blob_properties()
     assert bytes(props.content_settings.content_md5) == hashlib.md5(path.read_bytes()).digest()
     assert props.metadata["anytune_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    committed, _ = s.client.get_blob_client(blob.name).get_block_list()
+    committed, _ = s.client.get_blob_client(blob.key).get_block_list()
     assert len(committed) == 5, "sent as 64 KiB blocks (each checked with its MD5 by the service)"
     assert s.put_missing([blob], description="test") == 0, "an identical blob is not sent again"
 
     path.write_bytes(os.urandom(1000))  # same name, other content: sent again
-    assert s.put_missing([LocalBlob.of(path, blob.name)], description="test") == 1000
+    assert s.put_missing([LocalBlob.of(path, blob.key)], description="test") == 1000
 
 
 def test_download_is_checked_and_stays_inside(store, tmp_path):

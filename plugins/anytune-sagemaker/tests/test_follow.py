@@ -13,7 +13,8 @@ import pytest
 from botocore.stub import Stubber
 
 from anytune import errors
-from anytune.artifacts import ChecksumMismatch, write_manifest
+from anytune.artifacts import write_manifest
+from anytune.errors import ChecksumMismatch
 from anytune.types import DataRef, JobHandle, JobState
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/anytune-j"

@@ -47,7 +47,7 @@ def test_dry_run_is_what_launch_sends_and_sends_nothing(provider, spec, data, ve
     assert body["displayName"] == NAME
     assert body["labels"] == {"anytune_job": NAME, "anytune_spec": spec.spec_hash(), "anytune_data": HASH[:16]}
     pool = body["jobSpec"]["workerPoolSpecs"][0]
-    chosen = next(i for i in provider.catalog.data.instances if i.name == provider._planned[spec.spec_hash()])
+    chosen = next(i for i in provider.catalog.data.instances if i.name == provider.chosen(spec).instance)
     assert pool["machineSpec"] == {"machineType": chosen.machine, "acceleratorType": chosen.accelerator,
                                    "acceleratorCount": chosen.gpu_count}
     assert pool["replicaCount"] == "1" and pool["diskSpec"] == {"bootDiskType": "pd-ssd", "bootDiskSizeGb": 100}
@@ -173,13 +173,13 @@ def test_the_bundle_runs_the_trainer_with_the_spec(provider, spec, data, gcs, bu
 
 
 def test_dry_run_through_the_dispatcher(spec, options, prepared, vertex, gcs, bucket, monkeypatch):
-    """What `anytune run --dry-run` does: check, estimate, then the provider's request body, with the
-    dispatcher's placeholder data URIs (nothing is uploaded)."""
+    """What `anytune run --dry-run` does: check, estimate, then the provider's request body, with the data
+    where upload would put it (nothing is uploaded)."""
     monkeypatch.setattr(jobs, "prepare_data", lambda spec, progress=False: prepared)
     job = spec.model_copy(update={"provider_options": {"vertex": options}})
     sub = jobs.submit(job, dry_run=True)
     body = sub.dry_run
     assert sub.plan.viable[0].name == "vertex" and sub.record is None
     args = body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"]
-    assert args[args.index("--train") + 1] == f"<vertex storage>/datasets/{prepared.content_hash}/train.jsonl"
+    assert args[args.index("--train") + 1] == f"gs://{bucket}/teams/ml/datasets/{prepared.content_hash}/train.jsonl"
     assert list(gcs.list_blobs(bucket)) == [] and not received(vertex)

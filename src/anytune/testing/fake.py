@@ -56,7 +56,7 @@ class FakeOptions(ProviderOptions):
 class FakeProvider(Provider):
     name = "fake"
     description = "in-memory provider for tests"
-    capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.SPOT, Capability.DOWNLOAD_WEIGHTS})
+    unsupported = {Capability.INIT_ADAPTER: "the fake provider keeps no files of this machine"}
     Options = FakeOptions
     STATE_MAP = {"Q": JobState.QUEUED, "R": JobState.RUNNING, "S": JobState.SUCCEEDED,
                  "F": JobState.FAILED, "C": JobState.CANCELLED}
@@ -80,7 +80,7 @@ class FakeProvider(Provider):
         return DataRef(provider=self.name, content_hash=data.content_hash,
                        uris={k: str(v) for k, v in data.files.items()}, bytes_sent=sent)
 
-    def launch(self, spec, data, job_id):
+    def launch(self, spec, data, job_id, plan=None):
         remote = f"{self.name}-{job_id}"
         if remote in _JOBS:
             return _JOBS[remote]["handle"]

@@ -35,7 +35,9 @@ class SpoolOptions(ProviderOptions):
 class SpoolProvider(Provider):
     name = "spool"
     description = "hands jobs to a spool folder drained by your own worker (example plugin)"
-    capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.DOWNLOAD_WEIGHTS})
+    # What it cannot do, with the reason the dispatcher shows; it claims every other Capability.
+    unsupported = {Capability.INIT_ADAPTER: "the spool carries the data and the spec, not an adapter folder"}
+    ignored = {Capability.SPOT: "your own worker has no spot price"}
     Options = SpoolOptions
     STATE_MAP = {"queued": JobState.QUEUED, "running": JobState.RUNNING, "succeeded": JobState.SUCCEEDED,
                  "failed": JobState.FAILED, "cancelled": JobState.CANCELLED}
@@ -65,7 +67,7 @@ class SpoolProvider(Provider):
         uris = {split: str(target / f"{split}.jsonl") for split in data.files}
         return DataRef(provider=self.name, content_hash=data.content_hash, uris=uris, bytes_sent=sent)
 
-    def launch(self, spec, data, job_id):
+    def launch(self, spec, data, job_id, plan=None):
         job = self.options.dir / job_id
         if not (job / "job.json").exists():
             job.mkdir(parents=True, exist_ok=True)

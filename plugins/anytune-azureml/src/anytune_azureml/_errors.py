@@ -15,18 +15,12 @@ Messages are never matched: only typed exceptions, codes and statuses.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from anytune import errors
 
 PROVIDER = "azureml"
 SDK_MODULES = ("azure",)
-
-
-class AlreadyExists(errors.ProviderError):
-    """A job with this name exists already (a retried launch raced the first one)."""
 
 
 CODES: dict[str, type[errors.ProviderError]] = {
@@ -67,14 +61,14 @@ CODES: dict[str, type[errors.ProviderError]] = {
     "ContainerNotFound": errors.NotFound,
     "BlobNotFound": errors.NotFound,
     # a name already taken
-    "Conflict": AlreadyExists,
+    "Conflict": errors.AlreadyExists,
 }
 
 STATUSES: dict[int, type[errors.ProviderError]] = {
     401: errors.AuthError,
     403: errors.PermissionDenied,
     404: errors.NotFound,
-    409: AlreadyExists,
+    409: errors.AlreadyExists,
     429: errors.RateLimited,
     500: errors.ProviderUnavailable,
     502: errors.ProviderUnavailable,
@@ -158,17 +152,7 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
     return None
 
 
-@contextmanager
-def translate(operation: str) -> Iterator[None]:
+def translate(operation: str):
     """Re-raise Azure SDK errors from the block as anytune errors (the SDK's error is the ``__cause__``)."""
-    try:
-        yield
-    except errors.AnytuneError:
-        raise
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] not in SDK_MODULES:
-            raise
-        mapped = _local(exc, operation)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return errors.translating(
+        lambda exc: _local(exc, operation) if type(exc).__module__.split(".")[0] in SDK_MODULES else None)

@@ -41,18 +41,18 @@ def _digests(path: Path) -> tuple[bytes, str]:
 
 @dataclass(frozen=True)
 class LocalBlob:
-    """A file to put at blob ``name``, with the digests the service will hold for it."""
+    """A file to put at blob ``key``, with the digests the service will hold for it."""
 
     path: Path
-    name: str
+    key: str
     size: int
     md5: bytes
     sha256: str
 
     @classmethod
-    def of(cls, path: Path, name: str) -> LocalBlob:
+    def of(cls, path: Path, key: str) -> LocalBlob:
         md5, sha = _digests(path)
-        return cls(Path(path), name, Path(path).stat().st_size, md5, sha)
+        return cls(Path(path), key, Path(path).stat().st_size, md5, sha)
 
     def matches(self, props: Any) -> bool:
         if props is None:
@@ -82,7 +82,7 @@ def safe_relative(name: str, prefix: str) -> PurePosixPath:
 
 
 class BlobStore:
-    """One container of a storage account."""
+    """One container of a storage account (an :class:`anytune.cloud.provider.ObjectStore`)."""
 
     def __init__(self, service: Any, container: str):
         self.container = container
@@ -96,7 +96,7 @@ class BlobStore:
         except errors.NotFound:
             return None
 
-    def require_container(self, operation: str) -> None:
+    def require(self, operation: str) -> None:
         try:
             with translate(operation):
                 self.client.get_container_properties()
@@ -105,22 +105,22 @@ class BlobStore:
                                   "provider_options.azureml.container)", provider=PROVIDER, operation=operation) from None
 
     def put_missing(self, blobs: list[LocalBlob], *, description: str, operation: str = "upload",
-                    content_type: str | None = None) -> int:
+                    content_type: str = "application/octet-stream") -> int:
         """Upload the blobs the container does not already hold with the same MD5; return the bytes sent."""
         from azure.storage.blob import ContentSettings
 
-        pending = [b for b in blobs if not b.matches(self.properties(b.name, operation))]
+        pending = [b for b in blobs if not b.matches(self.properties(b.key, operation))]
         if not pending:
             return 0
         with transfer_progress(description, sum(b.size for b in pending)) as counter:
             for b in pending:
-                settings = ContentSettings(content_type=content_type or "application/octet-stream", content_md5=b.md5)
+                settings = ContentSettings(content_type=content_type, content_md5=b.md5)
                 with open(b.path, "rb") as data, translate(operation):
-                    self.client.upload_blob(b.name, data, length=b.size, overwrite=True, validate_content=True,
+                    self.client.upload_blob(b.key, data, length=b.size, overwrite=True, validate_content=True,
                                             max_concurrency=CONCURRENCY, content_settings=settings,
                                             metadata={"anytune_sha256": b.sha256}, progress_hook=_hook(counter))
-                if not b.matches(self.properties(b.name, operation)):
-                    raise errors.ProviderError(f"{self.url}/{b.name} does not match the MD5 of {b.path} after upload",
+                if not b.matches(self.properties(b.key, operation)):
+                    raise errors.ProviderError(f"{self.url}/{b.key} does not match the MD5 of {b.path} after upload",
                                                provider=PROVIDER, operation=operation, retryable=True)
         return counter.total
 

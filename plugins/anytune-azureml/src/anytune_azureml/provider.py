@@ -15,39 +15,22 @@ log pattern (``JobLogPattern``: ``user_logs/std_log*.txt``) in azure-ai-ml 1.x; 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from anytune import errors
-from anytune.artifacts import verify_manifest
-from anytune.cloud.bundle import BUNDLE_NAME, build_bundle
-from anytune.cloud.instances import estimate_instances, seq_length_stats
-from anytune.cloud.layout import StorageLayout
-from anytune.cloud.model import folder_hash, local_model_dir, model_files
 from anytune.cloud.names import job_name
+from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE, RetryPolicy
-from anytune.provider import Capability, Provider, ProviderOptions
-from anytune.types import (
-    CostEstimate,
-    DataRef,
-    DataStats,
-    JobHandle,
-    JobState,
-    JobStatus,
-    LogChunk,
-    ModelArtifact,
-    Readiness,
-)
+from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _job, _sdk
-from ._errors import AlreadyExists, translate
+from ._errors import translate
 from ._storage import BLOCK_SIZE, BlobStore, LocalBlob
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
@@ -56,7 +39,7 @@ WORKSPACE_KEYS = ("subscription_id", "resource_group", "workspace")
 GUID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 
 
-class AzureMLOptions(ProviderOptions):
+class AzureMLOptions(CloudOptions):
     """``provider_options.azureml`` (or a profile). Credentials come from DefaultAzureCredential; a storage
     account key, where one is used (Azurite), from ``AZURE_STORAGE_KEY``, never from the options."""
 
@@ -81,30 +64,23 @@ class AzureMLOptions(ProviderOptions):
                                                        "workspaceartifactstore datastore.")
     blob_endpoint: str | None = Field(None, pattern=r"^https?://\S+$",
                                       description="The storage account's URL when not https://<account>.blob.<suffix>.")
-    prefix: str = Field("anytune", description="Path prefix in the datastore for data, code, outputs.")
     experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$", description="Default: the spec's name.")
     managed_identity_client_id: str | None = Field(None, pattern=GUID)
     job_identity: Literal["default", "user", "managed"] = Field(
         "default", description="What the job accesses data as: the workspace default, the submitting user, or "
                                "the managed identity managed_identity_client_id (else the compute's).")
-    max_runtime_hours: float | None = Field(None, gt=0, le=24 * 30, description="Default: compute.max_hours.")
     tags: dict[str, str] = Field(default_factory=dict)
-    max_attempts: int = Field(8, ge=1, le=20, description="Tries per request (azure-core's RetryPolicy).")
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        object.__setattr__(self, "prefix", StorageLayout(self.prefix).prefix)  # validates it
-        return self
 
 
-class AzureMLProvider(Provider):
+class AzureMLProvider(CloudProvider):
     name = "azureml"
+    label = "Azure ML"
+    pricing = PRICING
+    instance_option = "provider_options.azureml.instance_type"
     required_settings = {"subscription_id": "<subscription_id>", "resource_group": "<resource_group>",
                          "workspace": "<workspace>"}
     sdk_modules = ("azure.ai.ml", "azure.storage.blob", "azure.identity",)
     description = "Azure Machine Learning command jobs: blob datastore, curated PyTorch environment, Spot"
-    capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
-                              Capability.DOWNLOAD_WEIGHTS, Capability.LORA, Capability.QLORA, Capability.FULL})
     Options = AzureMLOptions
     STATE_MAP = {
         "NotStarted": JobState.QUEUED,
@@ -128,7 +104,6 @@ class AzureMLProvider(Provider):
         """``credential``: an azure-core TokenCredential; default DefaultAzureCredential."""
         super().__init__(options)
         self._given_credential = credential
-        self._planned: dict[str, tuple[str, int]] = {}  # spec hash -> (instance, GPUs) chosen by estimate()
         self._stores: dict[tuple, BlobStore] = {}  # (workspace, datastore) -> its container
         self._clients: dict[tuple, Any] = {}
 
@@ -140,10 +115,6 @@ class AzureMLProvider(Provider):
             return self._given_credential
         o = self.options
         return _sdk.default_credential(managed_identity_client_id=o.managed_identity_client_id)
-
-    @property
-    def layout(self) -> StorageLayout:
-        return StorageLayout(self.options.prefix)
 
     def missing_settings(self) -> list[str]:
         found = self._workspace_settings()
@@ -164,7 +135,7 @@ class AzureMLProvider(Provider):
         return where
 
     def _ml_at(self, where: dict[str, str], policy: RetryPolicy | None = None) -> Any:
-        policy = policy or RetryPolicy(attempts=self.options.max_attempts)
+        policy = policy or self.retry_policy
         key = (tuple(sorted(where.items())), policy)
         if key not in self._clients:
             self._clients[key] = _sdk.ml_client(self.credential, **where, policy=policy)
@@ -204,13 +175,16 @@ class AzureMLProvider(Provider):
             raise errors.ConfigError(f"{url} is plain http, where Azure storage accepts only an account key",
                                      ["set AZURE_STORAGE_KEY (e.g. Azurite's well-known key)"])
         credential = {"account_name": account, "account_key": secret} if secret else self.credential
-        service = _sdk.blob_service(url, credential, RetryPolicy(attempts=o.max_attempts), block_size=BLOCK_SIZE)
+        service = _sdk.blob_service(url, credential, self.retry_policy, block_size=BLOCK_SIZE)
         self._stores[key] = BlobStore(service, container)
         return self._stores[key]
 
     def _get(self, ml: Any, name: str, operation: str) -> Any:
         with translate(operation):
             return ml.jobs.get(name)
+
+    def _remote(self, handle: JobHandle, operation: str) -> Any:
+        return self._get(self._ml_for(handle), handle.remote_id, operation)
 
     # --- check / estimate ----------------------------------------------------------------------
 
@@ -222,7 +196,7 @@ class AzureMLProvider(Provider):
                 _sdk.require(module)
             where = self._workspace()
             cluster = _job.compute_target(self.options, spot=spec.compute.spot)
-            instance, gpus = self._plan(spec)
+            instance, _ = self._hardware(spec, self.chosen(spec))
         except errors.AnytuneError as exc:
             return Readiness(ready=False, reason=str(exc), details=details)
         details["compute"] = f"cluster {cluster}" if cluster else f"serverless {instance}" + (
@@ -249,93 +223,53 @@ class AzureMLProvider(Provider):
             return Readiness(ready=False, reason="; ".join(problems), details=details)
         return Readiness(ready=True, reason=details.get("workspace", ""), details=details)
 
-    def estimate(self, spec, stats: DataStats) -> CostEstimate:
-        notes = ["Azure ML bills the VM meters per second while the compute runs; no platform fee"]
-        est = estimate_instances(spec, stats, PRICING, provider=self.name, region=self.options.region,
-                                 instance_type=self.options.instance_type,
-                                 option="provider_options.azureml.instance_type", notes=notes)
-        if est.fits:
-            self._planned[spec.spec_hash()] = (est.instance, est.gpu_count)
-        return est
+    def price_notes(self) -> list[str]:
+        return ["Azure ML bills the VM meters per second while the compute runs; no platform fee"]
 
-    def _plan(self, spec) -> tuple[str | None, int]:
-        """(VM size, GPUs) for the job: the option, else what estimate() chose for this spec, else the
-        cheapest the model fits in at max_seq_length. On a cluster the VM size is the cluster's."""
-        if spec.spec_hash() in self._planned:
-            return self._planned[spec.spec_hash()]
-        clustered = self.options.compute or self.options.low_priority_compute
-        if clustered and not self.options.instance_type:
-            return None, spec.compute.gpu_count
-        est = self.estimate(spec, seq_length_stats(spec))
-        if est.fits:
-            return est.instance, est.gpu_count
-        if self.options.instance_type:  # the user's choice stands, even where the catalog cannot tell
-            return self.options.instance_type, spec.compute.gpu_count
-        raise errors.ConfigError("no Azure ML VM size in the price catalog fits this job",
-                                 list(est.rejected[:5]) or ["set provider_options.azureml.instance_type"])
+    def hardware_fixed(self) -> bool:  # a cluster's VM size is the cluster's
+        return bool(self.options.instance_type or self.options.compute or self.options.low_priority_compute)
+
+    def _hardware(self, spec, plan: CostEstimate) -> tuple[str | None, int]:
+        """(VM size, GPUs): the plan's where it fits, else the fixed instance type, else (on a cluster, whose
+        VM size is the cluster's) none."""
+        if plan.fits:
+            return plan.instance, plan.gpu_count
+        return self.options.instance_type, spec.compute.gpu_count
 
     # --- upload / launch -----------------------------------------------------------------------
 
-    def upload(self, spec, data) -> DataRef:
-        store = self._store(self.options.datastore, "upload")
-        store.require_container("upload")
-        blobs = [LocalBlob.of(Path(path), self.layout.dataset(data.content_hash, split))
-                 for split, path in sorted(data.files.items())]
-        sent = store.put_missing(blobs, description=f"uploading {spec.name} data", content_type="application/jsonl")
-        return DataRef(provider=self.name, content_hash=data.content_hash, uris=self._data_uris(data.content_hash,
-                                                                                               data.files), bytes_sent=sent)
+    def local_file(self, path: Path, key: str) -> LocalBlob:
+        return LocalBlob.of(path, key)
 
-    def _data_uris(self, content_hash: str, splits) -> dict[str, str]:
-        ds = self.options.datastore
-        return {split: _job.datastore_uri(ds, self.layout.dataset(content_hash, split)) for split in splits}
+    def object_uri(self, key: str) -> str:
+        return _job.datastore_uri(self.options.datastore, key)
 
-    def _job(self, spec, data: DataRef, job_id: str, *, send: bool) -> Any:
-        """The command job; with ``send`` the trainer bundle and a local base model are uploaded first
-        (each keyed by its hash, so only once)."""
-        instance, gpus = self._plan(spec)
-        ds = self.options.datastore
-        with tempfile.TemporaryDirectory(prefix="anytune-azureml-") as tmp:
-            bundle = build_bundle(spec, Path(tmp))
-            blobs = [LocalBlob.of(bundle.path, self.layout.code(bundle.sha256, BUNDLE_NAME))]
-            model_uri = None
-            folder = local_model_dir(spec)
-            if folder is not None:
-                files = [(rel, LocalBlob.of(path, "")) for rel, path in model_files(folder)]
-                digest = folder_hash((rel, b.sha256, b.size) for rel, b in files)
-                blobs += [dataclasses.replace(b, name=self.layout.model(digest, rel)) for rel, b in files]
-                model_uri = _job.datastore_uri(ds, self.layout.model(digest))
-            if send:
-                store = self._store(ds, "launch")
-                store.require_container("launch")
-                store.put_missing(blobs, operation="launch",
-                                  description=f"uploading {spec.name} trainer" + (" and model" if model_uri else ""))
+    def store(self, operation: str) -> BlobStore:
+        return self._store(self.options.datastore, operation)
+
+    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> Any:
+        """The command job."""
+        instance, gpus = self._hardware(spec, plan)
         return _job.command_job(spec, data, job_id, options=self.options, name=job_name(job_id),
-                                instance_type=instance, gpu_count=gpus, model_uri=model_uri,
-                                bundle_uri=_job.datastore_uri(ds, blobs[0].name))
+                                instance_type=instance, gpu_count=gpus, model_uri=staged.model_uri,
+                                bundle_uri=staged.bundle_uri)
 
-    def _handle(self, job_id: str, job: Any, method: str) -> JobHandle:
-        return JobHandle(provider=self.name, job_id=job_id, remote_id=job.name,
-                         extra={**self._workspace(), "method": method})
+    def _checked(self, request: Any) -> dict[str, Any]:
+        """The PUT ``launch`` would send (method, ARM path, JSON body), made by the SDK and not sent."""
+        return _sdk.rest_body(request, **self._workspace())
 
-    def launch(self, spec, data: DataRef, job_id: str) -> JobHandle:
-        name = job_name(job_id)
+    def _find(self, job_id: str) -> Any | None:
         try:
-            return self._handle(job_id, self._get(self.ml, name, "launch"), spec.method)  # a retried launch
+            return self._get(self.ml, job_name(job_id), "launch")
         except errors.NotFound:
-            pass
-        job = self._job(spec, data, job_id, send=True)
-        try:
-            with translate("launch"):
-                self.ml.jobs.create_or_update(job)
-        except AlreadyExists:  # another attempt created it between our look-up and now
-            pass
-        return self._handle(job_id, self._get(self.ml, name, "launch"), spec.method)
+            return None
 
-    def dry_run(self, spec, data: DataRef, job_id: str) -> dict[str, Any]:
-        """The PUT ``launch`` would send (method, ARM path, JSON body), made by the SDK and not sent. The data
-        is where ``upload`` puts it for this content hash (the reference given may be a placeholder)."""
-        data = data.model_copy(update={"uris": self._data_uris(data.content_hash, data.uris)})
-        return _sdk.rest_body(self._job(spec, data, job_id, send=False), **self._workspace())
+    def _create(self, request: Any) -> Any:
+        with translate("launch"):
+            return self.ml.jobs.create_or_update(request)
+
+    def _job_ref(self, job: Any) -> tuple[str, dict[str, str]]:
+        return job.name, self._workspace()
 
     # --- follow --------------------------------------------------------------------------------
 
@@ -344,8 +278,7 @@ class AzureMLProvider(Provider):
         store, path = _job.parse_datastore_uri(getattr(output, "path", "") or "")
         return self._store(store, "retrieve", handle), path
 
-    def status(self, handle: JobHandle) -> JobStatus:
-        job = self._get(self._ml_for(handle), handle.remote_id, "status")
+    def _status_of(self, job: Any, handle: JobHandle) -> JobStatus:
         raw = _raw_status(job)
         state = self.map_state(raw)
         progress, metrics, message = None, {}, raw
@@ -387,32 +320,14 @@ class AzureMLProvider(Provider):
             lines += [prefix + line for line in complete.decode("utf-8", errors="replace").splitlines()]
         return LogChunk(lines=tuple(lines), cursor=json.dumps(offsets, sort_keys=True))
 
-    def cancel(self, handle: JobHandle) -> None:
-        ml = self._ml_for(handle)
-        try:
-            with translate("cancel"):
-                ml.jobs.begin_cancel(handle.remote_id, polling=False)
-        except errors.ProviderError as exc:
-            # Azure ML refuses to cancel a job that has ended: nothing left to stop.
-            if not isinstance(exc, errors.NotFound) and self.status(handle).state.terminal:
-                return
-            raise
+    def _stop(self, handle: JobHandle) -> None:
+        with translate("cancel"):
+            self._ml_for(handle).jobs.begin_cancel(handle.remote_id, polling=False)
 
-    def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
-        job = self._get(self._ml_for(handle), handle.remote_id, "retrieve")
-        raw = _raw_status(job)
-        state = self.map_state(raw)
-        if state is not JobState.SUCCEEDED:
-            if state.terminal:
-                raise errors.JobFailed(f"Azure ML job {handle.remote_id} ended {state.value} ({raw})")
-            raise errors.JobNotReady(f"Azure ML job {handle.remote_id} is {state.value} ({raw})")
+    def _fetch_model(self, handle: JobHandle, job: Any, dest: Path) -> str:
         store, path = self._output(handle, job, "model")
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
         store.download_prefix(path, dest)
-        files = verify_manifest(dest)
-        kind = "adapter" if handle.extra.get("method") in ("lora", "qlora") else "full"
-        return ModelArtifact(kind=kind, path=str(dest), files=files, notes=(f"from {store.url}/{path}",))
+        return f"{store.url}/{path}"
 
 
 def _raw_status(job: Any) -> str:

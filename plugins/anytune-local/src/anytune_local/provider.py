@@ -44,9 +44,8 @@ class LocalProvider(Provider):
     name = "local"
     fetches_hub_models = False  # it trains here: the base model must be here, or downloadable from here
     description = "this machine (CPU or its NVIDIA GPUs); the trainer runs in a background process"
-    capabilities = frozenset({Capability.LOGS, Capability.CANCEL, Capability.DOWNLOAD_WEIGHTS, Capability.FULL,
-                              Capability.LORA, Capability.QLORA, Capability.MULTI_GPU,
-                              Capability.INIT_ADAPTER})
+    # Everything else it can do; how many GPUs this machine has is check()'s to say.
+    ignored = {Capability.SPOT: "it trains on this machine, which has no spot price and nothing to interrupt"}
     Options = LocalOptions
     poll_interval = 1.0  # a local status read is a file read
     STATE_MAP = {
@@ -141,12 +140,12 @@ class LocalProvider(Provider):
         return args + ["--output", str(job / "output"), "--checkpoints", str(job / "checkpoints"),
                        "--logs", str(job / "tensorboard"), "--status", str(job / "status.json")]
 
-    def dry_run(self, spec, data, job_id) -> dict[str, Any]:
+    def dry_run(self, spec, data, job_id, plan=None) -> dict[str, Any]:
         job = self._job_dir(job_id)
         return {"provider": self.name, "job_id": job_id, "job_dir": str(job), "device": self.options.device,
                 "command": [self.python, "-m", "anytune.trainer", *self._trainer_args(job, data)]}
 
-    def launch(self, spec, data: DataRef, job_id: str) -> JobHandle:
+    def launch(self, spec, data: DataRef, job_id: str, plan=None) -> JobHandle:
         job = self._job_dir(job_id)
         handle_file = job / "handle.json"
         if handle_file.exists():

@@ -75,7 +75,18 @@ class OpenAIProvider(Provider):
     name = "openai"
     sdk_modules = ("openai",)
     description = "OpenAI fine-tuning API (also Azure OpenAI and OpenAI-compatible endpoints like anytune serve)"
-    capabilities = frozenset({Capability.LOGS, Capability.CANCEL})
+    unsupported = {
+        Capability.INIT_ADAPTER: "OpenAI continues only from its own fine-tuned models "
+                                 "(provider_options.openai.model: ft:…), not from an adapter folder",
+        Capability.DOWNLOAD_WEIGHTS: "the weights stay at OpenAI: you get a model id it serves",
+    }
+    ignored = {
+        Capability.SPOT: "OpenAI prices fine-tuning per token; there is no spot tier",
+        Capability.MULTI_GPU: "OpenAI chooses the hardware",
+        Capability.FULL: "OpenAI decides how it trains; the method is not sent",
+        Capability.LORA: "OpenAI decides how it trains; the method is not sent",
+        Capability.QLORA: "OpenAI decides how it trains; the method is not sent",
+    }
     Options = OpenAIOptions
     STATE_MAP = {
         "validating_files": JobState.QUEUED,
@@ -262,7 +273,7 @@ class OpenAIProvider(Provider):
             body["validation_file"] = data.uris["validation"]
         return body
 
-    def dry_run(self, spec, data, job_id):
+    def dry_run(self, spec, data, job_id, plan=None):
         return self.body(spec, data, job_id)
 
     def _find(self, job_id: str):
@@ -274,7 +285,7 @@ class OpenAIProvider(Provider):
                     return job
         return None
 
-    def launch(self, spec, data, job_id) -> JobHandle:
+    def launch(self, spec, data, job_id, plan=None) -> JobHandle:
         job = self._find(job_id)
         if job is None:
             with translate("launch"):

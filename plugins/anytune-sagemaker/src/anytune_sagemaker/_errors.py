@@ -10,16 +10,9 @@ anything reaches this module; what still arrives is reported as :class:`~anytune
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from anytune import errors
 
 PROVIDER = "sagemaker"
-
-
-class AlreadyExists(errors.ProviderError):
-    """CreateTrainingJob refused a name that is taken (a retried launch raced the first one)."""
 
 
 CODES: dict[str, type[errors.ProviderError]] = {
@@ -66,7 +59,7 @@ CODES: dict[str, type[errors.ProviderError]] = {
     "500": errors.ProviderUnavailable,
     "503": errors.ProviderUnavailable,
     # a name already taken
-    "ResourceInUse": AlreadyExists,
+    "ResourceInUse": errors.AlreadyExists,
 }
 
 
@@ -124,20 +117,16 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
     return None
 
 
-@contextmanager
-def translate(operation: str, *, describing: bool = False) -> Iterator[None]:
-    """Re-raise SDK errors from the block as anytune errors (the SDK's error is the ``__cause__``)."""
-    try:
-        yield
-    except errors.AnytuneError:
-        raise
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] not in ("botocore", "boto3", "s3transfer"):
-            raise
-        from botocore.exceptions import ClientError
+def _mapped(exc: Exception, operation: str, describing: bool) -> errors.AnytuneError | None:
+    if type(exc).__module__.split(".")[0] not in ("botocore", "boto3", "s3transfer"):
+        return None
+    from botocore.exceptions import ClientError
 
-        mapped = from_client_error(exc, operation, describing=describing) if isinstance(exc, ClientError) \
-            else _local(exc, operation)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    if isinstance(exc, ClientError):
+        return from_client_error(exc, operation, describing=describing)
+    return _local(exc, operation)
+
+
+def translate(operation: str, *, describing: bool = False):
+    """Re-raise SDK errors from the block as anytune errors (the SDK's error is the ``__cause__``)."""
+    return errors.translating(lambda exc: _mapped(exc, operation, describing))

@@ -124,3 +124,19 @@ def download(s3: Any, bucket: str, key: str, dest: Path, *, operation: str = "re
             manager.download(bucket, key, str(dest), extra_args={"ChecksumMode": "ENABLED"},
                              subscribers=[ProgressCallbackInvoker(counter)]).result()
     return counter.total
+
+
+class S3Store:
+    """One bucket, as :class:`anytune.cloud.provider.ObjectStore`: every object is written with ``extra_args``
+    (server-side encryption)."""
+
+    def __init__(self, s3: Any, bucket: str, extra_args: dict[str, Any]):
+        self.s3, self.bucket, self.extra_args = s3, bucket, extra_args
+
+    def require(self, operation: str) -> None:
+        require_bucket(self.s3, self.bucket, operation)
+
+    def put_missing(self, files: list[LocalObject], *, description: str, operation: str,
+                    content_type: str = "application/octet-stream") -> int:
+        return put_missing(self.s3, self.bucket, files, description=description, operation=operation,
+                           extra_args={"ContentType": content_type, **self.extra_args})

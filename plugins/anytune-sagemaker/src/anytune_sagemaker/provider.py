@@ -7,7 +7,6 @@ when a verb runs, and every SDK error is translated by :func:`._errors.translate
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tarfile
@@ -20,35 +19,19 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from anytune import errors
-from anytune.artifacts import verify_manifest
-from anytune.cloud.bundle import BUNDLE_NAME, build_bundle
-from anytune.cloud.instances import estimate_instances, seq_length_stats
-from anytune.cloud.layout import StorageLayout
-from anytune.cloud.model import folder_hash, local_model_dir, model_files
 from anytune.cloud.names import job_name
-from anytune.cloud.retry import RetryPolicy
-from anytune.provider import Capability, Provider, ProviderOptions
-from anytune.types import (
-    CostEstimate,
-    DataRef,
-    DataStats,
-    JobHandle,
-    JobState,
-    JobStatus,
-    LogChunk,
-    ModelArtifact,
-    Readiness,
-)
+from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
+from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _check, _s3
-from ._errors import PROVIDER, AlreadyExists, failure_allows_fallback, translate
+from ._errors import PROVIDER, failure_allows_fallback, translate
 from ._request import ENTRY_SCRIPT, s3_uri, training_job_request
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
-class SageMakerOptions(ProviderOptions):
+class SageMakerOptions(CloudOptions):
     """``provider_options.sagemaker`` (or a profile). Credentials come from the standard AWS chain."""
 
     region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="Default: the AWS chain's region.")
@@ -56,21 +39,19 @@ class SageMakerOptions(ProviderOptions):
     role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
                                  description="Execution role the training job runs as.")
     bucket: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    prefix: str = Field("anytune", description="Key prefix in the bucket for data, code, output and checkpoints.")
     kms_key_arn: str | None = Field(None, min_length=1, description="KMS key for S3 objects and job output.")
     subnets: tuple[str, ...] = ()
     security_groups: tuple[str, ...] = ()
     instance_type: str | None = Field(None, pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$",
                                       description="Default: the cheapest instance of the price catalog that fits.")
     volume_size_gb: int = Field(100, ge=1, le=16384)
-    max_runtime_hours: float | None = Field(None, gt=0, le=672, description="Default: compute.max_hours.")
+    max_runtime_hours: float | None = Field(None, gt=0, le=672, description="Default: compute.max_hours.")  # 28 days
     max_wait_hours: float | None = Field(None, gt=0, le=672, description="Spot: waiting + running; default 2× runtime.")
     image_uri: str | None = Field(None, description="Default: the Hugging Face PyTorch training image for the region.")
     transformers_version: str = "5.3.0"
     pytorch_version: str = "2.9.0"
     tags: dict[str, str] = Field(default_factory=dict)
     endpoint_url: str | None = Field(None, description="One endpoint for every AWS service (tests, moto, LocalStack).")
-    max_attempts: int = Field(8, ge=1, le=20, description="Tries per request; botocore's adaptive retries.")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -78,20 +59,19 @@ class SageMakerOptions(ProviderOptions):
             raise ValueError("give subnets and security_groups together (a VPC needs both)")
         if any(k.lower().startswith("aws:") for k in self.tags):
             raise ValueError("tag keys may not start with 'aws:'")
-        layout = StorageLayout(self.prefix)  # validates the prefix
-        object.__setattr__(self, "prefix", layout.prefix)
         return self
 
 
-class SageMakerProvider(Provider):
+class SageMakerProvider(CloudProvider):
     name = "sagemaker"
+    label = "SageMaker"
+    pricing = PRICING
+    instance_option = "provider_options.sagemaker.instance_type"
     # The region placeholder is a real region: boto3 builds endpoints from it.
     required_settings = {"bucket": "<bucket>", "role_arn": "arn:aws:iam::<account>:role/<role_arn>",
                          "region": "us-east-1"}
     sdk_modules = ("boto3", "sagemaker.core",)
     description = "Amazon SageMaker training jobs: S3 data, Hugging Face PyTorch container, managed spot"
-    capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
-                              Capability.DOWNLOAD_WEIGHTS, Capability.LORA, Capability.QLORA, Capability.FULL})
     Options = SageMakerOptions
     STATE_MAP = {
         "InProgress": JobState.RUNNING,
@@ -116,7 +96,6 @@ class SageMakerProvider(Provider):
 
     def __init__(self, options=None):
         super().__init__(options)
-        self._planned: dict[str, str] = {}  # spec hash -> instance type chosen by estimate()
         self._elsewhere: dict[str, Any] = {}  # region -> AWS handles, for jobs launched in another region
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -125,8 +104,7 @@ class SageMakerProvider(Provider):
         from ._sdk import AWS
 
         o = self.options
-        return AWS(region=region, profile=o.profile, endpoint_url=o.endpoint_url,
-                   policy=RetryPolicy(attempts=o.max_attempts))
+        return AWS(region=region, profile=o.profile, endpoint_url=o.endpoint_url, policy=self.retry_policy)
 
     @cached_property
     def aws(self):
@@ -140,10 +118,6 @@ class SageMakerProvider(Provider):
         if region not in self._elsewhere:
             self._elsewhere[region] = self._connect(region)
         return self._elsewhere[region]
-
-    @property
-    def layout(self) -> StorageLayout:
-        return StorageLayout(self.options.prefix)
 
     def missing_settings(self) -> list[str]:
         missing = [n for n in ("bucket", "role_arn") if not getattr(self.options, n)]
@@ -160,7 +134,7 @@ class SageMakerProvider(Provider):
                 f"provider_options.sagemaker.{n} is not set (or put it in a profile: `anytune profile`)"
                 for n in missing])
 
-    def _describe(self, handle: JobHandle, operation: str) -> dict[str, Any]:
+    def _remote(self, handle: JobHandle, operation: str) -> dict[str, Any]:
         sm = self._aws_for(handle).client("sagemaker")
         with translate(operation, describing=True):
             return sm.describe_training_job(TrainingJobName=handle.remote_id)
@@ -171,87 +145,55 @@ class SageMakerProvider(Provider):
         problems = [f"provider_options.sagemaker.{n} is not set" for n in ("role_arn", "bucket")
                     if not getattr(self.options, n)]
         try:
-            instance = self._instance_type(spec)
+            instance = self._instance_type(self.chosen(spec))
         except errors.AnytuneError as exc:
             instance, problems = None, [*problems, f"no instance type: {exc}"]
         return _check.readiness(self.aws, self.options, instance_type=instance, spot=spec.compute.spot,
                                 problems=problems)
 
-    def estimate(self, spec, stats: DataStats) -> CostEstimate:
-        region = self.options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    def price_region(self) -> str | None:
+        return self.options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+    def price_notes(self) -> list[str]:
         notes = ["SageMaker bills BillableTimeInSeconds; with spot that is less than the training time"]
-        if region is None:
+        if self.price_region() is None:
             notes.append("no region set (provider_options.sagemaker.region or AWS_REGION): priced for the "
                          "catalog's default region")
-        est = estimate_instances(spec, stats, PRICING, provider=self.name, region=region,
-                                 instance_type=self.options.instance_type,
-                                 option="provider_options.sagemaker.instance_type", notes=notes)
-        if est.fits:
-            self._planned[spec.spec_hash()] = est.instance
-        return est
+        return notes
 
-    def _instance_type(self, spec) -> str:
-        """The option, else what estimate() chose for this spec, else the cheapest instance the model fits
-        in at max_seq_length (the data's size only matters for time, not for the choice of memory)."""
-        if self.options.instance_type:
-            return self.options.instance_type
-        if spec.spec_hash() in self._planned:
-            return self._planned[spec.spec_hash()]
-        est = self.estimate(spec, seq_length_stats(spec))
-        if not est.fits:
-            raise errors.ConfigError("no SageMaker instance in the price catalog fits this job",
-                                     list(est.rejected[:5]) or ["set provider_options.sagemaker.instance_type"])
-        return est.instance
+    def _instance_type(self, plan: CostEstimate) -> str:
+        return self.options.instance_type or plan.instance
 
     # --- upload --------------------------------------------------------------------------------
 
-    def _sse(self) -> dict[str, str]:
-        if self.options.kms_key_arn:
-            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.options.kms_key_arn}
-        return {}
+    def local_file(self, path: Path, key: str) -> _s3.LocalObject:
+        return _s3.LocalObject.of(path, key)
 
-    def upload(self, spec, data) -> DataRef:
+    def object_uri(self, key: str) -> str:
+        return s3_uri(self.options.bucket, key)
+
+    def store(self, operation: str) -> _s3.S3Store:
         self._require("bucket")
-        bucket, s3 = self.options.bucket, self.aws.client("s3")
-        _s3.require_bucket(s3, bucket, "upload")
-        objects = [_s3.LocalObject.of(Path(path), self.layout.dataset(data.content_hash, split))
-                   for split, path in sorted(data.files.items())]
-        sent = _s3.put_missing(s3, bucket, objects, description=f"uploading {spec.name} data",
-                               extra_args={"ContentType": "application/jsonl", **self._sse()})
-        return DataRef(provider=self.name, content_hash=data.content_hash,
-                       uris=self._data_uris(data.content_hash, data.files), bytes_sent=sent)
-
-    def _data_uris(self, content_hash: str, splits) -> dict[str, str]:
-        return {split: s3_uri(self.options.bucket, self.layout.dataset(content_hash, split)) for split in splits}
+        sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.options.kms_key_arn} \
+            if self.options.kms_key_arn else {}
+        return _s3.S3Store(self.aws.client("s3"), self.options.bucket, sse)
 
     # --- launch --------------------------------------------------------------------------------
 
-    def _request(self, spec, data: DataRef, job_id: str, *, send: bool) -> dict[str, Any]:
-        """The CreateTrainingJob request; with ``send`` the code bundle and a local base model are uploaded
-        (each keyed by its hash, so only once)."""
+    def bundle_files(self) -> dict[str, str]:
+        return {ENTRY_SCRIPT: resources.files(__package__).joinpath("container_entry.py").read_text(encoding="utf-8")}
+
+    def _request(self, spec, data: DataRef, job_id: str, plan, *, send: bool) -> dict[str, Any]:
         self._require("bucket", "role_arn")
-        bucket, name, region = self.options.bucket, job_name(job_id), self.aws.region
-        instance = self._instance_type(spec)
+        return super()._request(spec, data, job_id, plan, send=send)
+
+    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> dict[str, Any]:
+        """The CreateTrainingJob request."""
+        region, instance = self.aws.region, self._instance_type(plan)
         image = self.options.image_uri or self._image(region, instance)
-        entry = resources.files(__package__).joinpath("container_entry.py").read_text(encoding="utf-8")
-        with tempfile.TemporaryDirectory(prefix="anytune-sagemaker-") as tmp:
-            bundle = build_bundle(spec, Path(tmp), extra_files={ENTRY_SCRIPT: entry})
-            objects = [_s3.LocalObject.of(bundle.path, self.layout.code(bundle.sha256, BUNDLE_NAME))]
-            model_uri = None
-            folder = local_model_dir(spec)
-            if folder is not None:
-                files = [(rel, _s3.LocalObject.of(path, "")) for rel, path in model_files(folder)]
-                digest = folder_hash((rel, o.sha256, o.size) for rel, o in files)
-                objects += [dataclasses.replace(o, key=self.layout.model(digest, rel)) for rel, o in files]
-                model_uri = s3_uri(bucket, self.layout.model(digest))
-            if send:
-                s3 = self.aws.client("s3")
-                _s3.require_bucket(s3, bucket, "launch")
-                _s3.put_missing(s3, bucket, objects, extra_args=self._sse(), operation="launch",
-                                description=f"uploading {spec.name} trainer" + (" and model" if model_uri else ""))
-        return training_job_request(spec, data, job_id, options=self.options, job_name=name, region=region,
-                                    image_uri=image, instance_type=instance, bundle_uri=s3_uri(bucket, objects[0].key),
-                                    model_uri=model_uri)
+        return training_job_request(spec, data, job_id, options=self.options, job_name=job_name(job_id),
+                                    region=region, image_uri=image, instance_type=instance,
+                                    bundle_uri=staged.bundle_uri, model_uri=staged.model_uri)
 
     def _image(self, region: str, instance: str) -> str:
         from ._sdk import huggingface_training_image
@@ -260,43 +202,32 @@ class SageMakerProvider(Provider):
                                           transformers_version=self.options.transformers_version,
                                           pytorch_version=self.options.pytorch_version)
 
-    def _handle(self, job_id: str, job: dict[str, Any], method: str) -> JobHandle:
-        return JobHandle(provider=self.name, job_id=job_id, remote_id=job["TrainingJobName"],
-                         extra={"region": self.aws.region, "arn": job["TrainingJobArn"], "method": method})
-
-    def launch(self, spec, data: DataRef, job_id: str) -> JobHandle:
-        probe = JobHandle(provider=self.name, job_id=job_id, remote_id=job_name(job_id))
-        try:
-            return self._handle(job_id, self._describe(probe, "launch"), spec.method)  # a retried launch
-        except errors.NotFound:
-            pass
-        request = self._request(spec, data, job_id, send=True)
-        try:
-            with translate("launch"):
-                self.aws.client("sagemaker").create_training_job(**request)
-        except AlreadyExists:  # another attempt created it between our look-up and now
-            pass
-        return self._handle(job_id, self._describe(probe, "launch"), spec.method)
-
-    def dry_run(self, spec, data: DataRef, job_id: str) -> dict[str, Any]:
-        """The exact CreateTrainingJob request ``launch`` would send, checked against the service model
-        by botocore, without sending anything. The data's URIs are where ``upload`` puts that content."""
+    def _checked(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Checked against the service model by botocore, without sending anything."""
         from ._sdk import require
 
-        self._require("bucket", "role_arn")
-        data = data.model_copy(update={"uris": self._data_uris(data.content_hash, data.uris)})
-        request = self._request(spec, data, job_id, send=False)
         model = self.aws.client("sagemaker").meta.service_model.operation_model("CreateTrainingJob")
         with translate("dry_run"):
             require("botocore.validate").validate_parameters(request, model.input_shape)
         return request
 
+    def _find(self, job_id: str) -> dict[str, Any] | None:
+        probe = JobHandle(provider=self.name, job_id=job_id, remote_id=job_name(job_id))
+        try:
+            return self._remote(probe, "launch")
+        except errors.NotFound:
+            return None
+
+    def _create(self, request: dict[str, Any]) -> None:
+        with translate("launch"):
+            self.aws.client("sagemaker").create_training_job(**request)
+
+    def _job_ref(self, job: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        return job["TrainingJobName"], {"region": self.aws.region, "arn": job["TrainingJobArn"]}
+
     # --- follow --------------------------------------------------------------------------------
 
-    def status(self, handle: JobHandle) -> JobStatus:
-        return self._status_of(self._describe(handle, "status"))
-
-    def _status_of(self, job: dict[str, Any]) -> JobStatus:
+    def _status_of(self, job: dict[str, Any], handle: JobHandle | None = None) -> JobStatus:
         raw, secondary = job["TrainingJobStatus"], job.get("SecondaryStatus", "")
         state = self.SECONDARY_STATE_MAP.get((raw, secondary)) or self.map_state(raw)
         current = next((t for t in reversed(job.get("SecondaryStatusTransitions") or []) if t.get("Status") == secondary), {})
@@ -336,39 +267,18 @@ class SageMakerProvider(Provider):
             tokens[stream] = token
         return LogChunk(lines=tuple(lines), cursor=json.dumps(tokens, sort_keys=True))
 
-    def cancel(self, handle: JobHandle) -> None:
-        try:
-            with translate("cancel"):
-                self._aws_for(handle).client("sagemaker").stop_training_job(TrainingJobName=handle.remote_id)
-        except errors.ProviderError as exc:
-            # SageMaker refuses to stop a job that has ended (ValidationException): nothing left to stop.
-            if type(exc) is errors.ProviderError and self.status(handle).state.terminal:
-                return
-            raise
+    def _stop(self, handle: JobHandle) -> None:
+        with translate("cancel"):
+            self._aws_for(handle).client("sagemaker").stop_training_job(TrainingJobName=handle.remote_id)
 
-    # --- retrieve ------------------------------------------------------------------------------
-
-    def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
-        job = self._describe(handle, "retrieve")
-        status = self._status_of(job)
-        if status.state is not JobState.SUCCEEDED:
-            if status.state.terminal:
-                raise errors.JobFailed(f"SageMaker job {handle.remote_id} ended {status.state.value}: {status.message}")
-            raise errors.JobNotReady(f"SageMaker job {handle.remote_id} is {status.state.value}: {status.message}")
+    def _fetch_model(self, handle: JobHandle, job: dict[str, Any], dest: Path) -> str:
         uri = job["ModelArtifacts"]["S3ModelArtifacts"]
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".anytune-", dir=dest.parent) as tmp:
             archive = Path(tmp) / "model.tar.gz"
             _s3.download(self._aws_for(handle).client("s3"), bucket, key, archive)
             unpack(archive, dest)
-        files = verify_manifest(dest)
-        notes = [f"from {uri}"]
-        if status.billable_seconds is not None:
-            notes.append(f"billable seconds: {status.billable_seconds:g}")
-        kind = "adapter" if handle.extra.get("method") in ("lora", "qlora") else "full"
-        return ModelArtifact(kind=kind, path=str(dest), files=files, notes=tuple(notes))
+        return uri
 
 
 def _cursor(cursor: str) -> dict[str, str]:

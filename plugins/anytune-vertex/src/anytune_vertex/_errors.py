@@ -13,8 +13,6 @@ before anything reaches this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from anytune import errors
@@ -164,15 +162,6 @@ def translated(exc: Exception, operation: str) -> errors.AnytuneError | None:
     return _local(exc, operation)
 
 
-@contextmanager
-def translate(operation: str) -> Iterator[None]:
+def translate(operation: str):
     """Re-raise Google SDK errors from the block as anytune errors (the SDK's error is the ``__cause__``)."""
-    try:
-        yield
-    except errors.AnytuneError:
-        raise
-    except Exception as exc:
-        mapped = translated(exc, operation)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return errors.translating(lambda exc: translated(exc, operation))

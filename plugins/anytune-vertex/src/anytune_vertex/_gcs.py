@@ -148,3 +148,18 @@ def read_json(google: Any, uri: str, *, operation: str) -> dict[str, Any] | None
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+class GcsStore:
+    """One bucket, as :class:`anytune.cloud.provider.ObjectStore`; objects are written with ``kms_key_name``."""
+
+    def __init__(self, google: Any, name: str, kms_key_name: str | None):
+        self.google, self.name, self.kms_key_name = google, name, kms_key_name
+
+    def require(self, operation: str) -> None:
+        probe_bucket(self.google, self.name, operation)
+
+    def put_missing(self, files: list[LocalObject], *, description: str, operation: str,
+                    content_type: str = "application/octet-stream") -> int:
+        return put_missing(self.google, self.google.storage.bucket(self.name), files, description=description,
+                           operation=operation, content_type=content_type, kms_key_name=self.kms_key_name)

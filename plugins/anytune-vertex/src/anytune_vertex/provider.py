@@ -7,10 +7,8 @@ every SDK error is translated by :func:`._errors.translate`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,25 +16,10 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from anytune import errors
-from anytune.artifacts import verify_manifest
-from anytune.cloud.bundle import BUNDLE_NAME, build_bundle
-from anytune.cloud.instances import estimate_instances, seq_length_stats
-from anytune.cloud.layout import StorageLayout
-from anytune.cloud.model import folder_hash, local_model_dir, model_files
 from anytune.cloud.names import job_name
-from anytune.cloud.retry import PROBE, RetryPolicy
-from anytune.provider import Capability, Provider, ProviderOptions
-from anytune.types import (
-    CostEstimate,
-    DataRef,
-    DataStats,
-    JobHandle,
-    JobState,
-    JobStatus,
-    LogChunk,
-    ModelArtifact,
-    Readiness,
-)
+from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
+from anytune.cloud.retry import PROBE
+from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _gcs, _logs
 from ._errors import FALLBACK_CODES, JOB_ERROR_CODES, translate
@@ -47,14 +30,13 @@ _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
 
-class VertexOptions(ProviderOptions):
+class VertexOptions(CloudOptions):
     """``provider_options.vertex`` (or a profile). Credentials are Application Default Credentials."""
 
     project: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
                                 description="Default: GOOGLE_CLOUD_PROJECT or the credentials' project.")
     location: str = Field("us-central1", pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Vertex AI region.")
     staging_bucket: str | None = Field(None, description="Cloud Storage bucket (name or gs://name) for data, code, output.")
-    prefix: str = Field("anytune", description="Object prefix in the bucket for data, code and output.")
     service_account: str | None = Field(None, pattern=r"^[^@\s]+@[a-z0-9.-]+$", description="The job runs as this.")
     kms_key_name: str | None = Field(None, pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
                                      description="CMEK for the job and the objects anytune writes.")
@@ -65,11 +47,9 @@ class VertexOptions(ProviderOptions):
     accelerator_count: int | None = Field(None, ge=1, le=16)
     boot_disk_gb: int = Field(100, ge=100, le=65536)
     container_uri: str | None = Field(None, description="Default: the Hugging Face PyTorch training container.")
-    max_runtime_hours: float | None = Field(None, gt=0, le=24 * 30, description="Default: compute.max_hours.")
     labels: dict[str, str] = Field(default_factory=dict)
     api_endpoint: str | None = Field(None, description="Default: <location>-aiplatform.googleapis.com.")
     logging_endpoint: str | None = Field(None, description="Default: https://logging.googleapis.com.")
-    max_attempts: int = Field(8, ge=1, le=20, description="Tries per request; 429/503 are retried by the SDK.")
 
     @field_validator("staging_bucket")
     @classmethod
@@ -97,17 +77,17 @@ class VertexOptions(ProviderOptions):
             raise ValueError("accelerator_type/accelerator_count need machine_type")
         if self.accelerator_count and not self.accelerator_type:
             raise ValueError("accelerator_count needs accelerator_type")
-        object.__setattr__(self, "prefix", StorageLayout(self.prefix).prefix)  # validates the prefix
         return self
 
 
-class VertexProvider(Provider):
+class VertexProvider(CloudProvider):
     name = "vertex"
+    label = "Vertex AI"
+    pricing = PRICING
+    instance_option = "provider_options.vertex.machine_type/accelerator_type"
     required_settings = {"staging_bucket": "<staging_bucket>"}
     sdk_modules = ("google.cloud.aiplatform_v1", "google.cloud.storage", "google.auth",)
     description = "Google Cloud Vertex AI custom jobs: Cloud Storage data, PyTorch training container, Spot VMs"
-    capabilities = frozenset({Capability.SPOT, Capability.LOGS, Capability.MULTI_GPU, Capability.CANCEL,
-                              Capability.DOWNLOAD_WEIGHTS, Capability.LORA, Capability.QLORA, Capability.FULL})
     Options = VertexOptions
     STATE_MAP = {
         "JOB_STATE_QUEUED": JobState.QUEUED,
@@ -124,10 +104,6 @@ class VertexProvider(Provider):
     notes = ("data, code and model go to your Cloud Storage bucket; billed for machine and accelerators while the job runs",)
     options: VertexOptions
 
-    def __init__(self, options=None):
-        super().__init__(options)
-        self._planned: dict[str, str] = {}  # spec hash -> catalog instance chosen by estimate()
-
     # --- plumbing ------------------------------------------------------------------------------
 
     def _google(self, location: str | None = None):
@@ -135,7 +111,7 @@ class VertexProvider(Provider):
 
         o = self.options
         return Google(project=o.project, location=location or o.location, api_endpoint=o.api_endpoint,
-                      logging_endpoint=o.logging_endpoint, policy=RetryPolicy(attempts=o.max_attempts))
+                      logging_endpoint=o.logging_endpoint, policy=self.retry_policy)
 
     @cached_property
     def google(self):
@@ -144,10 +120,6 @@ class VertexProvider(Provider):
     def _google_for(self, handle: JobHandle):
         location = handle.extra.get("location")
         return self.google if not location or location == self.options.location else self._google(location)
-
-    @property
-    def layout(self) -> StorageLayout:
-        return StorageLayout(self.options.prefix)
 
     def _bucket_name(self) -> str:
         if not self.options.staging_bucket:
@@ -159,7 +131,7 @@ class VertexProvider(Provider):
         rid = handle.remote_id
         return rid if rid.startswith("projects/") else f"{google.parent}/customJobs/{rid}"
 
-    def _get(self, handle: JobHandle, operation: str) -> Any:
+    def _remote(self, handle: JobHandle, operation: str) -> Any:
         google = self._google_for(handle)
         with translate(operation):
             return google.jobs.get_custom_job(name=self._resource(google, handle), retry=google.retry(),
@@ -170,7 +142,7 @@ class VertexProvider(Provider):
     def check(self, spec) -> Readiness:
         problems = [] if self.options.staging_bucket else ["provider_options.vertex.staging_bucket is not set"]
         try:
-            self._machine(spec)
+            self._machine(self.chosen(spec))
         except errors.AnytuneError as exc:
             problems.append(f"no machine: {exc}")
         google = self.google
@@ -203,7 +175,7 @@ class VertexProvider(Provider):
 
         return load_catalog(PRICING, provider=self.name, region=self.options.location)
 
-    def _fixed_instance(self) -> str | None:
+    def fixed_instance(self) -> str | None:
         """The catalog instance the options fix (machine + accelerator), or a name no instance has."""
         o = self.options
         if not o.machine_type:
@@ -215,68 +187,45 @@ class VertexProvider(Provider):
                 return inst.name
         return o.machine_type + (f"+{count}x{o.accelerator_type}" if o.accelerator_type else "")
 
-    def estimate(self, spec, stats: DataStats) -> CostEstimate:
-        notes = ["price = machine type + accelerators per hour (Vertex AI custom training)"]
-        est = estimate_instances(spec, stats, PRICING, provider=self.name, region=self.options.location,
-                                 instance_type=self._fixed_instance(),
-                                 option="provider_options.vertex.machine_type/accelerator_type", notes=notes)
-        if est.fits:
-            self._planned[spec.spec_hash()] = est.instance
-        return est
+    def price_region(self) -> str | None:
+        return self.options.location
 
-    def _machine(self, spec) -> Machine:
-        """The options' machine, else what estimate() chose for this spec, else the cheapest that fits."""
+    def price_notes(self) -> list[str]:
+        return ["price = machine type + accelerators per hour (Vertex AI custom training)"]
+
+    def _machine(self, plan: CostEstimate) -> Machine:
+        """The options' machine, else the plan's catalog instance."""
         o = self.options
         if o.machine_type:
             return Machine(o.machine_type, o.accelerator_type, o.accelerator_count or (1 if o.accelerator_type else 0))
-        name = self._planned.get(spec.spec_hash())
-        if name is None:
-            est = self.estimate(spec, seq_length_stats(spec))
-            if not est.fits:
-                raise errors.ConfigError("no Vertex AI machine in the price catalog fits this job",
-                                         list(est.rejected[:5]) or ["set provider_options.vertex.machine_type"])
-            name = est.instance
-        inst = next(i for i in self.catalog.data.instances if i.name == name)
+        inst = next(i for i in self.catalog.data.instances if i.name == plan.instance)
         if not inst.machine:
-            raise errors.ConfigError(f"price catalog instance {name!r} names no machine type",
+            raise errors.ConfigError(f"price catalog instance {plan.instance!r} names no machine type",
                                      ["set provider_options.vertex.machine_type"])
         return Machine(inst.machine, inst.accelerator, inst.gpu_count if inst.accelerator else 0)
 
     # --- upload --------------------------------------------------------------------------------
 
-    def upload(self, spec, data) -> DataRef:
-        name = self._bucket_name()
-        bucket = self.google.storage.bucket(name)
-        objects = [_gcs.LocalObject.of(Path(path), self.layout.dataset(data.content_hash, split))
-                   for split, path in sorted(data.files.items())]
-        sent = _gcs.put_missing(self.google, bucket, objects, description=f"uploading {spec.name} data",
-                                operation="upload", content_type="application/jsonl",
-                                kms_key_name=self.options.kms_key_name)
-        uris = {split: gs_uri(name, self.layout.dataset(data.content_hash, split)) for split in data.files}
-        return DataRef(provider=self.name, content_hash=data.content_hash, uris=uris, bytes_sent=sent)
+    def local_file(self, path: Path, key: str) -> _gcs.LocalObject:
+        return _gcs.LocalObject.of(path, key)
+
+    def object_uri(self, key: str) -> str:
+        return gs_uri(self.options.staging_bucket or "", key)
+
+    def store(self, operation: str) -> _gcs.GcsStore:
+        return _gcs.GcsStore(self.google, self._bucket_name(), self.options.kms_key_name)
 
     # --- launch --------------------------------------------------------------------------------
 
-    def _request(self, spec, data: DataRef, job_id: str, *, send: bool) -> dict[str, Any]:
-        """The CustomJob body; with ``send`` the trainer bundle and a local base model are uploaded first
-        (each keyed by its hash, so only once)."""
-        bucket, machine = self._bucket_name(), self._machine(spec)
-        with tempfile.TemporaryDirectory(prefix="anytune-vertex-") as tmp:
-            bundle = build_bundle(spec, Path(tmp))
-            objects = [_gcs.LocalObject.of(bundle.path, self.layout.code(bundle.sha256, BUNDLE_NAME))]
-            model_uri = None
-            folder = local_model_dir(spec)
-            if folder is not None:
-                files = [(rel, _gcs.LocalObject.of(path, "")) for rel, path in model_files(folder)]
-                digest = folder_hash((rel, o.sha256, o.size) for rel, o in files)
-                objects += [dataclasses.replace(o, key=self.layout.model(digest, rel)) for rel, o in files]
-                model_uri = gs_uri(bucket, self.layout.model(digest))
-            if send:
-                _gcs.put_missing(self.google, self.google.storage.bucket(bucket), objects, operation="launch",
-                                 kms_key_name=self.options.kms_key_name,
-                                 description=f"uploading {spec.name} trainer" + (" and model" if model_uri else ""))
-        return custom_job(spec, data, job_id, options=self.options, bucket=bucket, job_name=job_name(job_id),
-                          machine=machine, bundle_uri=gs_uri(bucket, objects[0].key), model_uri=model_uri)
+    def _request(self, spec, data: DataRef, job_id: str, plan, *, send: bool) -> dict[str, Any]:
+        self._bucket_name()
+        return super()._request(spec, data, job_id, plan, send=send)
+
+    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> dict[str, Any]:
+        """The CustomJob body (enum names; the SDK sends their numbers)."""
+        return custom_job(spec, data, job_id, options=self.options, bucket=self._bucket_name(),
+                          job_name=job_name(job_id), machine=self._machine(plan), bundle_uri=staged.bundle_uri,
+                          model_uri=staged.model_uri)
 
     @staticmethod
     def _message(body: dict[str, Any]) -> Any:
@@ -299,36 +248,23 @@ class VertexProvider(Provider):
             found = list(pages)
         return min(found, key=lambda j: (j.create_time, j.name)) if found else None
 
-    def _handle(self, job_id: str, job: Any, method: str) -> JobHandle:
-        return JobHandle(provider=self.name, job_id=job_id, remote_id=job.name,
-                         extra={"location": self.google.location, "method": method,
-                                "display_name": job.display_name})
+    def _job_ref(self, job: Any) -> tuple[str, dict[str, str]]:
+        return job.name, {"location": self.google.location, "display_name": job.display_name}
 
-    def launch(self, spec, data: DataRef, job_id: str) -> JobHandle:
-        existing = self._find(job_id)
-        if existing is not None:  # a retried launch
-            return self._handle(job_id, existing, spec.method)
-        message = self._message(self._request(spec, data, job_id, send=True))
-        google = self.google
+    def _create(self, request: dict[str, Any]) -> Any:
+        message, google = self._message(request), self.google
         with translate("launch"):
-            created = google.jobs.create_custom_job(parent=google.parent, custom_job=message,
-                                                    retry=google.retry(create=True), timeout=google.timeout())
-        return self._handle(job_id, created, spec.method)
+            return google.jobs.create_custom_job(parent=google.parent, custom_job=message,
+                                                 retry=google.retry(create=True), timeout=google.timeout())
 
-    def dry_run(self, spec, data: DataRef, job_id: str) -> dict[str, Any]:
-        """The CustomJob body ``launch`` would send (enum names; the SDK sends their numbers), checked
-        against the API's message types, without sending anything."""
-        body = self._request(spec, data, job_id, send=False)
-        self._message(body)
-        return body
+    def _checked(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Checked against the API's message types."""
+        self._message(request)
+        return request
 
     # --- follow --------------------------------------------------------------------------------
 
-    def status(self, handle: JobHandle) -> JobStatus:
-        job = self._get(handle, "status")
-        return self._status_of(job, self._google_for(handle))
-
-    def _status_of(self, job: Any, google: Any = None) -> JobStatus:
+    def _status_of(self, job: Any, handle: JobHandle | None = None) -> JobStatus:
         raw = getattr(job.state, "name", f"JOB_STATE_{job.state}")
         state = self.map_state(raw)
         message = ""
@@ -336,8 +272,8 @@ class VertexProvider(Provider):
             what = JOB_ERROR_CODES.get(job.error.code, f"error code {job.error.code}")
             message = f"{what}: {job.error.message}"
         progress, metrics = None, {}
-        if state is JobState.RUNNING and google is not None:
-            progress, metrics = self._progress(google, job)
+        if state is JobState.RUNNING and handle is not None:
+            progress, metrics = self._progress(self._google_for(handle), job)
         return JobStatus(state=state, raw_state=raw, message=message, progress=progress, metrics=metrics,
                          started_at=job.start_time if "start_time" in job else None,
                          ended_at=job.end_time if "end_time" in job else None,
@@ -359,33 +295,14 @@ class VertexProvider(Provider):
         """Lines from Cloud Logging (``resource.type="ml_job"``, this job's id), after ``cursor``."""
         return _logs.read(self._google_for(handle), handle.remote_id.rsplit("/", 1)[-1], cursor)
 
-    def cancel(self, handle: JobHandle) -> None:
+    def _stop(self, handle: JobHandle) -> None:
         google = self._google_for(handle)
-        try:
-            with translate("cancel"):
-                google.jobs.cancel_custom_job(name=self._resource(google, handle), retry=google.retry(),
-                                              timeout=google.timeout())
-        except errors.ProviderError as exc:
-            # Vertex AI refuses to cancel a job that has ended (FAILED_PRECONDITION): nothing left to stop.
-            if type(exc) is errors.ProviderError and self.status(handle).state.terminal:
-                return
-            raise
+        with translate("cancel"):
+            google.jobs.cancel_custom_job(name=self._resource(google, handle), retry=google.retry(),
+                                          timeout=google.timeout())
 
-    # --- retrieve ------------------------------------------------------------------------------
-
-    def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
-        job = self._get(handle, "retrieve")
-        status = self._status_of(job)
-        if status.state is not JobState.SUCCEEDED:
-            if status.state.terminal:
-                raise errors.JobFailed(f"Vertex AI job {handle.remote_id} ended {status.state.value}: {status.message}")
-            raise errors.JobNotReady(f"Vertex AI job {handle.remote_id} is {status.state.value}")
+    def _fetch_model(self, handle: JobHandle, job: Any, dest: Path) -> str:
         base = job.job_spec.base_output_directory.output_uri_prefix
         bucket, prefix = _gcs.split_gs(base.rstrip("/") + "/model/")  # AIP_MODEL_DIR
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
         _gcs.download_prefix(self._google_for(handle), bucket, prefix, dest)
-        files = verify_manifest(dest)
-        kind = "adapter" if handle.extra.get("method") in ("lora", "qlora") else "full"
-        return ModelArtifact(kind=kind, path=str(dest), files=files, notes=(f"from gs://{bucket}/{prefix}",))
-
+        return f"gs://{bucket}/{prefix}"
