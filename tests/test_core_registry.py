@@ -18,7 +18,7 @@ import json
 from anytune import registry
 reg = registry.load()
 out = {"names": reg.names(), "problems": reg.problems, "dists": {n: r.dist for n, r in reg.providers.items()}}
-for name in ["dup", "nosuch"]:
+for name in ["dup", "nosuch", "broken-import"]:
     try:
         registry.reset(reg); registry.create(name)
     except Exception as exc:
@@ -50,14 +50,24 @@ def test_broken_plugins_and_duplicates_do_not_stop_the_others(tmp_path, make_dis
     assert "dup" not in out["names"]
     assert "dup-a" in out["dup"] and "dup-b" in out["dup"] and out["dup"].startswith("PluginError")
     assert out["nosuch"].startswith("PluginError: unknown provider 'nosuch' (installed: ")
+    # a provider whose plugin is installed and broken says what broke, not "install it"
+    broken = out["broken-import"]
+    assert "failed to load" in broken and "No module named 'no_such_module_xyz'" in broken, broken
+    assert "pip install" not in broken
 
 
-def test_unknown_builtin_provider_names_its_extra():
+def test_unknown_provider_says_how_providers_are_installed():
     only_fake = registry.Registry(providers={"fake": registry.Registration("fake", "anytune.testing.fake:FakeProvider",
                                                                             "fake", "anytune")})
-    with pytest.raises(PluginError, match=r"pip install 'anytune\[vertex\]'") as info:
+    with pytest.raises(PluginError, match=r"pip install 'anytune\[<name>\]'") as info:
         only_fake.get_class("vertex")
     assert "(installed: fake)" in str(info.value)
+
+
+def test_a_provider_class_that_cannot_be_imported_shows_the_import_error():
+    broken = registry.Registry(providers={"x": registry.Registration("x", "no_such_pkg_abc.provider:X", "x", "x-dist")})
+    with pytest.raises(PluginError, match=r"x-dist.*ModuleNotFoundError: No module named 'no_such_pkg_abc'"):
+        broken.get_class("x")
 
 
 def test_registration_through_the_hook_is_lazy(with_fake):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from anytune.errors import ConfigError
-from anytune.estimation import Fit, load_catalog, memory_plan, plan_gpu, plan_local
+from anytune.estimation import Fit, load_catalog, memory_plan, plan_gpu, plan_machine
 from anytune.estimation import pricing as pricing_mod
 from anytune.estimation.hardware import normalize_gpu
 from anytune.estimation.model_size import from_config, model_size
@@ -178,9 +178,9 @@ def test_gpu_names_normalise():
 # --- local ----------------------------------------------------------------------------------------
 
 def test_local_plan_prices_time_and_reports_the_fit():
-    est = plan_local(spec_for(), stats_for(), Decimal("0.5"), "NVIDIA GeForce RTX 4090", 1)
+    est = plan_machine(spec_for(), stats_for(), Decimal("0.5"), "NVIDIA GeForce RTX 4090", 1, provider="local")
     assert est.fits and est.provider == "local"
     assert est.total.amount == Decimal("0.5") * est.lines[0].quantity
     assert any("not calibrated" in n for n in est.notes)
-    full = plan_local(spec_for(method="full"), stats_for(), Decimal(0), "NVIDIA GeForce RTX 4090", 1)
+    full = plan_machine(spec_for(method="full"), stats_for(), Decimal(0), "NVIDIA GeForce RTX 4090", 1, provider="local")
     assert not full.fits and "needs 110" in full.rejected[0]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from anytune import cli_cost
 from anytune.errors import ConfigError
-from anytune.estimation import plan_local
+from anytune.estimation import plan_machine
 from anytune.estimation.calibration import calibration_path, load_all
 from anytune.estimation.model_size import model_size
 from anytune.estimation.workload import flops_per_token
@@ -48,7 +48,7 @@ STATS = DataStats(splits={"train": SplitStats(examples=1000, tokens=300_000, max
 
 def test_calibrate_records_and_local_estimates_use_it(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-cache"))
-    before = plan_local(_spec(), STATS, Decimal(0), None, 0)
+    before = plan_machine(_spec(), STATS, Decimal(0), None, 0, provider="local")
     assert any("not calibrated" in n for n in before.notes)
     res = CliRunner().invoke(_app(), ["calibrate", "--from-metrics", str(_metrics(tmp_path))])
     assert res.exit_code == 0, res.output
@@ -57,7 +57,7 @@ def test_calibrate_records_and_local_estimates_use_it(tmp_path, monkeypatch):
     # context = 1500 tok/s × 40 s / (100 examples × 2 epochs) = 300 tokens per example
     size = model_size(MODEL)
     assert cal.tflops_per_gpu == pytest.approx(1500 * flops_per_token(size, "lora", 300) / 1e12)
-    after = plan_local(_spec(), STATS, Decimal(0), None, 0)
+    after = plan_machine(_spec(), STATS, Decimal(0), None, 0, provider="local")
     expected_h = 300_000 * flops_per_token(size, "lora", 300) / (cal.tflops_per_gpu * 1e12) / 3600
     assert after.hours == pytest.approx(expected_h)
     assert after.hours == pytest.approx(300_000 / 1500 / 3600)  # same model and shape: tokens / measured rate
@@ -72,7 +72,7 @@ def test_gpu_run_needs_the_gpu_type(tmp_path):
     assert isinstance(res.exception, ConfigError) and "pass --gpu NAME" in str(res.exception)
     ok = CliRunner().invoke(_app(), ["calibrate", "--from-metrics", str(path), "--gpu", "NVIDIA A10G"])
     assert ok.exit_code == 0 and load_all()[-1].gpu == "A10G"
-    est = plan_local(_spec(), STATS, Decimal("1.2"), "NVIDIA A10G", 1)
+    est = plan_machine(_spec(), STATS, Decimal("1.2"), "NVIDIA A10G", 1, provider="local")
     assert any("measured" in a for a in est.assumptions)
 
 
@@ -94,11 +94,11 @@ def test_without_a_file_the_newest_local_run_is_used(tmp_path, monkeypatch):
 
 
 def test_an_unknown_local_gpu_is_estimated_and_calibratable(tmp_path):
-    est = plan_local(_spec(), STATS, Decimal(0), "NVIDIA GeForce GTX 1080", 1)
+    est = plan_machine(_spec(), STATS, Decimal(0), "NVIDIA GeForce GTX 1080", 1, provider="local")
     assert est.fits and any("not in anytune's hardware catalog" in n for n in est.notes)
     path = _metrics(tmp_path, device="cuda")
     res = CliRunner().invoke(_app(), ["calibrate", "--from-metrics", str(path), "--gpu", "NVIDIA GeForce GTX 1080"])
     assert res.exit_code == 0, res.output
-    after = plan_local(_spec(), STATS, Decimal(0), "NVIDIA GeForce GTX 1080", 1)
+    after = plan_machine(_spec(), STATS, Decimal(0), "NVIDIA GeForce GTX 1080", 1, provider="local")
     assert after.hours == pytest.approx(300_000 / 1500 / 3600)
     assert any("measured" in a for a in after.assumptions)

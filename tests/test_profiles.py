@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from anytune import profiles
 from anytune.cli_profile import app
 from anytune.errors import ConfigError
-from anytune.profiles import MASK, SETTINGS, configured_providers, load_profile
+from anytune.profiles import MASK, configured_providers, load_profile, settings
 
 DATA = Path(__file__).parent / "data" / "terraform"
 runner = CliRunner()
@@ -67,7 +67,7 @@ def test_installed_provider_accepts_the_settings_of_the_table(provider):
         cls = registry.get_registry().get_class(provider)
     except PluginError as exc:
         pytest.skip(f"provider {provider!r} is not installed here: {exc}")
-    table_options = {s.option for s in SETTINGS if s.provider == provider}
+    table_options = {s.option for s in settings() if s.provider == provider}
     assert table_options <= set(cls.Options.model_fields), table_options - set(cls.Options.model_fields)
 
     assert invoke("import", "p", str(DATA / f"{SAMPLES[provider]}-output.json")).exit_code == 0
@@ -205,7 +205,7 @@ def test_bad_file_and_name_exit_2(tmp_path):
 
 
 def test_settings_table_is_consistent():
-    assert not [k for k, n in Counter((s.provider, s.option) for s in SETTINGS).items() if n > 1]
-    assert not [k for k, n in Counter((s.provider, s.output) for s in SETTINGS).items() if n > 1]
+    assert not [k for k, n in Counter((s.provider, s.option) for s in settings()).items() if n > 1]
+    assert not [k for k, n in Counter((s.provider, s.output) for s in settings()).items() if n > 1]
     for provider in profiles.providers_in_table():
         assert profiles.required_options(provider), f"{provider} has no required setting"

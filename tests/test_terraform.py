@@ -13,7 +13,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from anytune.profiles import SETTINGS
+from anytune.profiles import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
@@ -263,7 +263,7 @@ def test_variables_have_description_type_and_validation(module):
 def test_outputs_are_the_profile_settings(module):
     name, mod = module
     outputs = _labeled(mod["output"], 1)
-    wanted = {s.output for s in SETTINGS if s.provider == MODULES[name]}
+    wanted = {s.output for s in settings() if s.provider == MODULES[name]}
     declared = {k[0] for k in outputs}
     assert declared - INFORMATIONAL_OUTPUTS.get(name, set()) == wanted, name
     assert all(_unquote(body.get("description", "")) for body in outputs.values()), name

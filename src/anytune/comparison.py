@@ -135,7 +135,7 @@ def compare(spec: JobSpec, *, stats: DataStats | None = None, providers: Iterabl
 def _instance(e: CostEstimate) -> str:
     if e.gpu_count:
         return f"{e.instance} ({e.gpu_count}× {e.gpu})"
-    return e.instance + (" (CPU)" if e.provider == "local" else "")
+    return e.instance
 
 
 def table(comp: Comparison):

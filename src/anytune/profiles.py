@@ -9,8 +9,8 @@ A profile lives in ``<config dir>/profiles/<name>.yaml`` (written 0600, the fold
     sensitive: [sagemaker.role_arn]   # stored, never printed
 
 The dispatcher merges ``{**profile[provider], **spec.provider_options[provider]}``, so a job spec
-can override any profile setting. Which terraform output fills which provider option is the one
-table below (``SETTINGS``); the modules under ``terraform/`` name their outputs after its first column.
+can override any profile setting. Which terraform output fills which provider option each provider
+declares (``Provider.terraform_outputs``); the modules under ``terraform/`` name their outputs so.
 """
 
 from __future__ import annotations
@@ -34,27 +34,19 @@ class Setting(NamedTuple):
     required: bool  # a provider counts as configured when all its required settings are present
 
 
-SETTINGS: tuple[Setting, ...] = (
-    #       terraform output   provider     option             required
-    Setting("bucket",          "sagemaker", "bucket",          True),
-    Setting("role_arn",        "sagemaker", "role_arn",        True),
-    Setting("region",          "sagemaker", "region",          True),
-    Setting("kms_key_arn",     "sagemaker", "kms_key_arn",     False),
-    Setting("prefix",          "sagemaker", "prefix",          False),
-    Setting("project",         "vertex",    "project",         True),
-    Setting("location",        "vertex",    "location",        True),
-    Setting("staging_bucket",  "vertex",    "staging_bucket",  True),
-    Setting("service_account", "vertex",    "service_account", False),
-    Setting("kms_key_name",    "vertex",    "kms_key_name",    False),
-    Setting("prefix",          "vertex",    "prefix",          False),
-    Setting("subscription_id", "azureml",   "subscription_id", True),
-    Setting("resource_group",  "azureml",   "resource_group",  True),
-    Setting("workspace",       "azureml",   "workspace",       True),
-    Setting("compute",         "azureml",   "compute",         False),
-    Setting("storage_account", "azureml",   "storage_account", False),
-    Setting("container",       "azureml",   "container",       False),
-    Setting("prefix",          "azureml",   "prefix",          False),
-)  # fmt: skip
+def settings() -> tuple[Setting, ...]:
+    """Every installed provider's terraform outputs (``Provider.terraform_outputs``), as one table."""
+    from . import registry
+    from .errors import PluginError
+
+    out: list[Setting] = []
+    for name in registry.get_registry().names():
+        try:
+            cls = registry.get_registry().get_class(name)
+        except PluginError:  # a broken plugin is reported by `anytune providers`; it configures nothing
+            continue
+        out += [Setting(t.output, name, t.option, t.required) for t in cls.terraform_outputs]
+    return tuple(out)
 
 MASK = "********"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -64,11 +56,11 @@ _PROFILE_KEYS = {"providers", "sensitive", "sources"}
 
 
 def providers_in_table() -> list[str]:
-    return sorted({s.provider for s in SETTINGS})
+    return sorted({s.provider for s in settings()})
 
 
 def required_options(provider: str) -> list[str]:
-    return [s.option for s in SETTINGS if s.provider == provider and s.required]
+    return [s.option for s in settings() if s.provider == provider and s.required]
 
 
 # --- where profiles live ---------------------------------------------------------------------------
@@ -214,15 +206,16 @@ class TerraformImport:
 
 
 def parse_terraform_outputs(text: str, source: str = "<stdin>") -> TerraformImport:
-    """Validate ``terraform output -json`` text and map it to provider settings via ``SETTINGS``."""
+    """Validate ``terraform output -json`` text and map it to provider settings via :func:`settings`."""
     outputs = _parse_output_json(text, source)
     values = {k: v["value"] for k, v in outputs.items()}
     secret = {k for k, v in outputs.items() if v["sensitive"]}
-    known = {s.output for s in SETTINGS}
+    table = settings()
+    known = {s.output for s in table}
 
     detected, problems = [], []
     for prov in providers_in_table():
-        required = [s.output for s in SETTINGS if s.provider == prov and s.required]
+        required = [s.output for s in table if s.provider == prov and s.required]
         present = [o for o in required if _usable(values.get(o))]
         if len(present) == len(required):
             detected.append(prov)
@@ -232,7 +225,7 @@ def parse_terraform_outputs(text: str, source: str = "<stdin>") -> TerraformImpo
     if problems:
         raise ConfigError(f"{source}: terraform outputs configure a provider only partly", problems, source=source)
     if not detected:
-        hint = "; ".join(f"{p} needs {[s.output for s in SETTINGS if s.provider == p and s.required]}"
+        hint = "; ".join(f"{p} needs {[s.output for s in table if s.provider == p and s.required]}"
                          for p in providers_in_table())
         raise ConfigError(
             f"{source}: no anytune provider's outputs found (outputs: {sorted(values)}). "
@@ -244,7 +237,7 @@ def parse_terraform_outputs(text: str, source: str = "<stdin>") -> TerraformImpo
     sensitive: set[str] = set()
     skipped: set[str] = set()
     wrong: list[str] = []
-    for s in SETTINGS:
+    for s in table:
         if s.provider not in detected or s.output not in values:
             continue
         value = values[s.output]

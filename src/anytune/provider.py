@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -70,6 +70,14 @@ def needs(spec: JobSpec) -> list[Need]:
     return out
 
 
+class TerraformOutput(NamedTuple):
+    """One ``terraform output`` that ``anytune profile import`` turns into one of this provider's options."""
+
+    output: str  # the output's name (the modules under terraform/ name theirs so)
+    option: str  # the provider option it fills
+    required: bool = False  # a profile configures the provider when it has all the required ones
+
+
 def require_succeeded(status: JobStatus, what: str) -> None:
     """Raise JobNotReady while the job runs, JobFailed when it ended otherwise: before any retrieve."""
     if status.state is JobState.SUCCEEDED:
@@ -119,6 +127,9 @@ class Provider(ABC):
     # Whether the machine that trains fetches a Hugging Face id itself (a cloud container with internet) or
     # needs it on this machine already (in the local Hub cache, or downloadable from here): checked at dispatch.
     fetches_hub_models: ClassVar[bool] = True
+
+    # How `anytune profile import` reads this provider's options from `terraform output -json`.
+    terraform_outputs: ClassVar[tuple[TerraformOutput, ...]] = ()
 
     # Settings a real launch needs (option name -> the placeholder a dry run shows in its place).
     required_settings: ClassVar[dict[str, str]] = {}
@@ -222,6 +233,16 @@ class Provider(ABC):
     @abstractmethod
     def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
         """Bring the trained model (or its id) into ``dest``, checksums verified."""
+
+    @classmethod
+    def refresh_prices(cls, catalog: Any, regions: list[str], *, endpoint: str | None = None,
+                       api_key: str | None = None) -> tuple[dict, list[str]]:
+        """For ``anytune pricing refresh``: current prices of ``catalog``'s entries in ``regions`` from the
+        vendor's price API, as ({(kind, name, region): Price}, [entries not found]). Raises
+        :class:`anytune.estimation.refresh.Offline` when the API cannot be read. Default: there is none."""
+        from .estimation.refresh import Offline
+
+        raise Offline(f"the {cls.name} provider reads no price API")
 
     def dry_run(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None = None) -> dict[str, Any]:
         """The request ``launch`` would send, for ``--dry-run``. Providers override."""

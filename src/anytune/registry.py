@@ -18,16 +18,6 @@ from .errors import PluginError
 
 ENTRY_POINT_GROUP = "anytune"
 
-# Install hints for the providers this project ships as extras.
-KNOWN_EXTRAS = {
-    "local": "anytune[local]",
-    "sagemaker": "anytune[sagemaker]",
-    "vertex": "anytune[vertex]",
-    "azureml": "anytune[azureml]",
-    "openai": "anytune[openai]",
-}
-
-
 @dataclass
 class Registration:
     name: str
@@ -40,6 +30,7 @@ class Registration:
 class Registry:
     providers: dict[str, Registration] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # broken plugins, duplicates
+    failed: dict[str, str] = field(default_factory=dict)  # entry-point name -> why it did not load
     duplicates: dict[str, list[Registration]] = field(default_factory=dict)
     manager: pluggy.PluginManager | None = None
 
@@ -52,17 +43,19 @@ class Registry:
             raise PluginError(f"provider {name!r} is registered twice: by {who}; uninstall one of them")
         reg = self.providers.get(name)
         if reg is None:
+            if name in self.failed:  # installed, and broken: say what broke, not "install it"
+                raise PluginError(f"provider {name!r} is installed but its plugin failed to load: {self.failed[name]}")
             installed = ", ".join(self.names()) or "none"
-            hint = f"; install it with: pip install '{KNOWN_EXTRAS[name]}'" if name in KNOWN_EXTRAS else ""
-            raise PluginError(f"unknown provider {name!r} (installed: {installed}){hint}")
+            broken = f"; plugins that failed to load: {'; '.join(self.problems)}" if self.failed else ""
+            raise PluginError(f"unknown provider {name!r} (installed: {installed}); anytune's own providers come "
+                              f"with `pip install 'anytune[<name>]'`, others with their plugin's package{broken}")
         module_name, _, attr = reg.target.partition(":")
         try:
             module = importlib.import_module(module_name)
             cls = getattr(module, attr)
-        except ImportError as exc:
-            extra = KNOWN_EXTRAS.get(name)
-            hint = f"; install it with: pip install '{extra}'" if extra else ""
-            raise PluginError(f"provider {name!r} cannot be imported from {reg.target}: {exc}{hint}") from exc
+        except ImportError as exc:  # the plugin is there and broken (its SDK is imported lazily, not here)
+            raise PluginError(f"provider {name!r} ({reg.dist}) cannot be imported from {reg.target}: "
+                              f"{type(exc).__name__}: {exc}") from exc
         except AttributeError as exc:
             raise PluginError(f"provider {name!r}: {reg.target} does not exist ({reg.dist})") from exc
         if not getattr(cls, "name", None):
@@ -86,7 +79,9 @@ def load(extra_plugins: tuple[object, ...] = ()) -> Registry:
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not stop the others
-            reg.problems.append(f"plugin {ep.name!r} from {dist} failed to load: {type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            reg.failed[ep.name] = f"{ep.value} from {dist}: {why}"
+            reg.problems.append(f"plugin {ep.name!r} from {dist} failed to load: {why}")
             continue
         sources.append((plugin, ep.name, dist))
     for plugin in extra_plugins:

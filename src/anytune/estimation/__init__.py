@@ -2,7 +2,7 @@
 price catalogs, and the plans providers' ``estimate()`` return. Imports no SDK, torch or transformers.
 
     plan_gpu(spec, stats, catalog, provider=..., notes=...)    cheapest fitting instance of a priced catalog
-    plan_local(spec, stats, price_per_hour, gpu, gpu_count)    this machine, calibrated when measured
+    plan_machine(spec, stats, price_per_hour, gpu, gpu_count)    this machine, calibrated when measured
     plan_tokens(spec, stats, catalog, provider=..., notes=...) per-token fine-tuning (OpenAI)
     openai_billed_tokens(records, model, epochs, catalog=...)  billed tokens exactly as OpenAI counts
     memory_plan(spec, gpu_memory_gb)                           fits? needs gradient checkpointing? (trainer)
@@ -17,17 +17,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "Fit": "plan", "Workload": "plan", "memory_plan": "plan", "plan_gpu": "plan", "plan_local": "plan",
+    "Fit": "plan", "Workload": "plan", "memory_plan": "plan", "plan_gpu": "plan", "plan_machine": "plan",
     "workload": "plan", "Catalog": "pricing", "load_catalog": "pricing", "BilledTokens": "tokens",
     "openai_billed_tokens": "tokens", "openai_default_epochs": "tokens", "plan_tokens": "tokens",
 }
 __all__ = [
     "BilledTokens", "Catalog", "Fit", "Workload", "load_catalog", "memory_plan", "openai_billed_tokens",
-    "openai_default_epochs", "plan_gpu", "plan_local", "plan_tokens", "workload",
+    "openai_default_epochs", "plan_gpu", "plan_machine", "plan_tokens", "workload",
 ]
 
 if TYPE_CHECKING:
-    from .plan import Fit, Workload, memory_plan, plan_gpu, plan_local, workload
+    from .plan import Fit, Workload, memory_plan, plan_gpu, plan_machine, workload
     from .pricing import Catalog, load_catalog
     from .tokens import BilledTokens, openai_billed_tokens, openai_default_epochs, plan_tokens
 

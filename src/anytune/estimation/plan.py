@@ -242,10 +242,11 @@ def _spot_hourly(offer: Offer, policy) -> Decimal | None:
     return total
 
 
-def plan_local(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None, gpu_count: int, *,
-               notes: Iterable[str] = ()) -> CostEstimate:
-    """A run on this machine: ``gpu`` as the driver names it (None = CPU), at ``price_per_hour`` (default 0).
-    Uses a calibrated throughput (`anytune calibrate`) for this GPU and method when there is one."""
+def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None, gpu_count: int, *,
+                 provider: str, price_source: str = "", notes: Iterable[str] = ()) -> CostEstimate:
+    """A run on one given machine (a provider's own, e.g. this one): ``gpu`` as the driver names it (None =
+    CPU), at ``price_per_hour``. Uses a calibrated throughput (`anytune calibrate`) for this GPU and method
+    when there is one."""
     work = workload(spec, stats)
     hw, known = gpu_or_unknown(gpu) if gpu else (CPU, True)
     notes = list(notes)
@@ -265,13 +266,14 @@ def plan_local(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None,
         notes.append("not calibrated: run `anytune calibrate` after a local run for a measured speed")
     fits, rejected = fit.fits, ()
     if not fit.fits:
-        rejected = (f"local {count}× {hw.name} {hw.memory_gb:g} GB: {fit.reason}",)
+        rejected = (f"{count}× {hw.name} {hw.memory_gb:g} GB: {fit.reason}",)
     elif fit.checkpointing:
         assumptions.append(f"fits only with gradient checkpointing ({fit.reason}); time includes its recompute")
     q = _hours_decimal(hours)
-    line = CostLine(item=f"local {'CPU' if not gpu else f'{count}× {hw.name}'}", quantity=q, unit="hour",
-                    unit_price=Money.of(price_per_hour), source="provider_options.local.price_per_hour")
-    return CostEstimate(provider="local", instance="this machine", gpu=hw.name if gpu else "", gpu_count=count if gpu else 0,
+    line = CostLine(item=f"this machine's {'CPU' if not gpu else f'{count}× {hw.name}'}", quantity=q, unit="hour",
+                    unit_price=Money.of(price_per_hour), source=price_source)
+    return CostEstimate(provider=provider, instance="this machine" + ("" if gpu else " (CPU)"),
+                        gpu=hw.name if gpu else "", gpu_count=count if gpu else 0,
                         fits=fits, hours=hours, lines=(line,) if fits else (), notes=tuple(notes),
                         assumptions=tuple(assumptions), rejected=rejected)
 

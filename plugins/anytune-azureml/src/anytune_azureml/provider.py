@@ -27,6 +27,7 @@ from anytune import errors
 from anytune.cloud.names import job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE, RetryPolicy
+from anytune.provider import TerraformOutput
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _job, _sdk
@@ -81,6 +82,16 @@ class AzureMLProvider(CloudProvider):
                          "workspace": "<workspace>"}
     sdk_modules = ("azure.ai.ml", "azure.storage.blob", "azure.identity",)
     description = "Azure Machine Learning command jobs: blob datastore, curated PyTorch environment, Spot"
+    # `terraform output -json` of terraform/<cloud>: each output fills the option of its name.
+    terraform_outputs = (
+        TerraformOutput("subscription_id", "subscription_id", required=True),
+        TerraformOutput("resource_group", "resource_group", required=True),
+        TerraformOutput("workspace", "workspace", required=True),
+        TerraformOutput("compute", "compute"),
+        TerraformOutput("storage_account", "storage_account"),
+        TerraformOutput("container", "container"),
+        TerraformOutput("prefix", "prefix"),
+    )
     Options = AzureMLOptions
     STATE_MAP = {
         "NotStarted": JobState.QUEUED,
@@ -106,6 +117,12 @@ class AzureMLProvider(CloudProvider):
         self._given_credential = credential
         self._stores: dict[tuple, BlobStore] = {}  # (workspace, datastore) -> its container
         self._clients: dict[tuple, Any] = {}
+
+    @classmethod
+    def refresh_prices(cls, catalog, regions, *, endpoint=None, api_key=None):
+        from . import _prices
+
+        return _prices.fetch(catalog, regions, endpoint, api_key)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -116,12 +116,13 @@ class LocalProvider(Provider):
         return Readiness(ready=True, reason=f"trains on {details['device']}", details=details)
 
     def estimate(self, spec, stats):
-        from anytune.estimation import plan_local
+        from anytune.estimation import plan_machine
 
         gpus = self._gpus()
         notes = ("multi-GPU runs use accelerate, one process per visible GPU",) if len(gpus) > 1 else ()
-        return plan_local(spec, stats, self.options.price_per_hour, gpus[0].name if gpus else None, len(gpus),
-                          notes=notes)
+        return plan_machine(spec, stats, self.options.price_per_hour, gpus[0].name if gpus else None, len(gpus),
+                            provider=self.name, price_source=f"provider_options.{self.name}.price_per_hour",
+                            notes=notes)
 
     def upload(self, spec, data) -> DataRef:
         uris = {}

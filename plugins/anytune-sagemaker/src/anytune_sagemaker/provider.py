@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from anytune import errors
 from anytune.cloud.names import job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
+from anytune.provider import TerraformOutput
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _check, _s3
@@ -72,6 +73,14 @@ class SageMakerProvider(CloudProvider):
                          "region": "us-east-1"}
     sdk_modules = ("boto3", "sagemaker.core",)
     description = "Amazon SageMaker training jobs: S3 data, Hugging Face PyTorch container, managed spot"
+    # `terraform output -json` of terraform/<cloud>: each output fills the option of its name.
+    terraform_outputs = (
+        TerraformOutput("bucket", "bucket", required=True),
+        TerraformOutput("role_arn", "role_arn", required=True),
+        TerraformOutput("region", "region", required=True),
+        TerraformOutput("kms_key_arn", "kms_key_arn"),
+        TerraformOutput("prefix", "prefix"),
+    )
     Options = SageMakerOptions
     STATE_MAP = {
         "InProgress": JobState.RUNNING,
@@ -97,6 +106,12 @@ class SageMakerProvider(CloudProvider):
     def __init__(self, options=None):
         super().__init__(options)
         self._elsewhere: dict[str, Any] = {}  # region -> AWS handles, for jobs launched in another region
+
+    @classmethod
+    def refresh_prices(cls, catalog, regions, *, endpoint=None, api_key=None):
+        from . import _prices
+
+        return _prices.fetch(catalog, regions, endpoint, api_key)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from anytune import errors
 from anytune.cloud.names import job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE
+from anytune.provider import TerraformOutput
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _gcs, _logs
@@ -88,6 +89,15 @@ class VertexProvider(CloudProvider):
     required_settings = {"staging_bucket": "<staging_bucket>"}
     sdk_modules = ("google.cloud.aiplatform_v1", "google.cloud.storage", "google.auth",)
     description = "Google Cloud Vertex AI custom jobs: Cloud Storage data, PyTorch training container, Spot VMs"
+    # `terraform output -json` of terraform/<cloud>: each output fills the option of its name.
+    terraform_outputs = (
+        TerraformOutput("project", "project", required=True),
+        TerraformOutput("location", "location", required=True),
+        TerraformOutput("staging_bucket", "staging_bucket", required=True),
+        TerraformOutput("service_account", "service_account"),
+        TerraformOutput("kms_key_name", "kms_key_name"),
+        TerraformOutput("prefix", "prefix"),
+    )
     Options = VertexOptions
     STATE_MAP = {
         "JOB_STATE_QUEUED": JobState.QUEUED,
@@ -103,6 +113,12 @@ class VertexProvider(CloudProvider):
     }
     notes = ("data, code and model go to your Cloud Storage bucket; billed for machine and accelerators while the job runs",)
     options: VertexOptions
+
+    @classmethod
+    def refresh_prices(cls, catalog, regions, *, endpoint=None, api_key=None):
+        from . import _prices
+
+        return _prices.fetch(catalog, regions, endpoint, api_key)
 
     # --- plumbing ------------------------------------------------------------------------------
 
