@@ -63,6 +63,7 @@ class Job:
 
 
 def submit(spec: JobSpec | str | Path, *, provider: str | None = None, profile: str | None = None) -> Job:
+    """Validate, prepare the data, choose a provider, upload and launch; returns the Job at once."""
     from . import jobs
 
     sub = jobs.submit(_spec(spec), provider=provider, profile=profile)

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .defaults import DEFAULT_PROVIDER
+
 out = Console()
 err = Console(stderr=True)
 
@@ -22,7 +24,7 @@ def migrate_cmd(
                                             "a Hugging Face id or a local folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="One folder per job is written here: job.yaml, "
                                          "train.jsonl, validation.jsonl, references.jsonl.")] = Path("migrated"),
-    provider: Annotated[str, typer.Option(help="Where the specs train (any provider name, or a,b fallback).")] = "local",
+    provider: Annotated[str, typer.Option(help="Where the specs train (any provider name, or a,b fallback).")] = DEFAULT_PROVIDER,
     method: Annotated[str, typer.Option(help="full | lora | qlora for the new model.")] = "lora",
     learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="The rate OpenAI's "
                              "learning_rate_multiplier multiplies (default: anytune's for the method, multiplier "

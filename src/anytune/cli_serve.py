@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from .defaults import DEFAULT_PROVIDER
 from .errors import AnytuneError, ConfigError
 
 app = typer.Typer(help="Serve an OpenAI-compatible fine-tuning API on this machine's GPUs.",
@@ -54,7 +55,7 @@ def serve(
     learning_rate: Annotated[float, typer.Option(help="The learning rate a multiplier of 1.0 means.")] = 2e-4,
     max_seq_length: Annotated[int, typer.Option(help="Tokens per example; longer ones are cut.")] = 1024,
     max_upload_mb: Annotated[int, typer.Option(help="Largest file accepted (413 above).")] = 512,
-    provider: Annotated[str, typer.Option(help="The anytune provider that trains.")] = "local",
+    provider: Annotated[str, typer.Option(help="The anytune provider that trains.")] = DEFAULT_PROVIDER,
     engine: Annotated[str, typer.Option(help="What answers chat and completions: transformers (CPU or GPU) or vllm "
                       "(a CUDA machine with vLLM installed; LoRA adapters as vLLM LoRA modules).")] = "transformers",
     poll_seconds: Annotated[float, typer.Option(hidden=True, help="How often running jobs are checked.")] = 2.0,

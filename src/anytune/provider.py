@@ -221,14 +221,16 @@ class Provider(ABC):
         this provider's estimate recorded on the job (the hardware the user accepted); None: choose again."""
 
     @abstractmethod
-    def status(self, handle: JobHandle) -> JobStatus: ...
+    def status(self, handle: JobHandle) -> JobStatus:
+        """The job's state now (mapped through ``STATE_MAP``), with progress and metrics where known."""
 
     @abstractmethod
     def logs(self, handle: JobHandle, cursor: str = "") -> LogChunk:
         """Log lines after ``cursor`` (empty = from the start)."""
 
     @abstractmethod
-    def cancel(self, handle: JobHandle) -> None: ...
+    def cancel(self, handle: JobHandle) -> None:
+        """Ask the provider to stop the job; a job that has already ended is no error."""
 
     @abstractmethod
     def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:

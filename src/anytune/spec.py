@@ -1,5 +1,4 @@
 """The provider-neutral job spec: loaded from YAML (errors carry the YAML path and line) or built in Python."""
-
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .defaults import DEFAULT_PROVIDER
 from .errors import ConfigError
 
 
@@ -121,7 +121,7 @@ class JobSpec(_Strict):
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
-    provider: ProviderChoice = Field("local", description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
+    provider: ProviderChoice = Field(DEFAULT_PROVIDER, description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-provider settings, validated by each provider.")
     output_dir: str = Field("runs/{name}/{job_id}", description="Where the trained model goes; {name} and {job_id} are replaced.")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
+from ..defaults import DEFAULT_PROVIDER
 from ..errors import ConfigError
 
 KEYS_ENV = "ANYTUNE_SERVE_API_KEYS"
@@ -36,7 +37,7 @@ class ServeConfig:
     max_upload_bytes: int = 512 * MIB
     slots: int = 1  # trainings at once: one per GPU
     devices: tuple[str, ...] = ()  # the GPU of each slot ("0", "1", ...); empty: the provider decides
-    provider: str = "local"  # the anytune provider that trains
+    provider: str = DEFAULT_PROVIDER  # the anytune provider that trains
     provider_options: dict[str, Any] = field(default_factory=dict)
     method: str = "lora"  # full | lora | qlora
     engine: str = "transformers"  # what answers /v1/chat/completions: transformers | vllm (anytune.inference.serving)
