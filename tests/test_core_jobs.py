@@ -4,13 +4,22 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from anytune import jobs
 from anytune.cli import app
-from anytune.errors import BudgetExceeded, DataError
+from anytune.errors import (
+    BudgetExceeded,
+    ConfigError,
+    DataError,
+    JobFailed,
+    JobNotReady,
+    PluginError,
+    ProviderUnavailable,
+)
 from anytune.spec import JobSpec
 from anytune.store import JobStore
 from anytune.testing import fake
@@ -53,7 +62,7 @@ def test_bad_input_writes_nothing(spec, tmp_path):
     with pytest.raises(DataError):
         jobs.submit(missing)
     unknown = spec.with_provider("no-such-provider")
-    with pytest.raises(Exception, match="unknown provider"):
+    with pytest.raises(PluginError, match="unknown provider"):
         jobs.submit(unknown)
     over = spec.updated(budget={"max_usd": 0.5})
     with pytest.raises(BudgetExceeded):
@@ -61,10 +70,45 @@ def test_bad_input_writes_nothing(spec, tmp_path):
     assert store.list() == []
 
 
-def test_fallback_is_recorded(spec):
+def test_an_unready_single_provider_fails_before_anything_is_recorded(spec):
     s = spec.updated(provider=["fake"], provider_options={"fake": {"unready": "no creds"}})
-    with pytest.raises(Exception, match="no creds"):
+    with pytest.raises(ProviderUnavailable, match="no creds"):
         jobs.submit(s)
+    assert JobStore().list() == []
+
+
+def test_fallback_is_recorded(spec, two_clouds):
+    """A skipped candidate and its reason are on the job record, next to the one that ran."""
+    s = spec.updated(provider=["busy", "spare"], provider_options={"busy": {"unready": "no creds"}})
+    rec = jobs.submit(s).record
+    again = JobStore().get(rec.id)
+    assert again.provider == "spare"
+    skipped = {c["provider"]: c["skipped"] for c in again.choice}
+    assert skipped == {"spare": "", "busy": "not ready: no creds"}
+
+
+def test_a_capability_the_provider_lacks_is_a_recorded_skip_with_its_reason(spec, two_clouds):
+    adapter = Path(spec.data.train).parent / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "tiny", "peft_type": "LORA"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"x")
+    s = spec.updated(provider=["busy", "spare"], init_adapter=str(adapter))
+    with pytest.raises(ConfigError, match="init_adapter: the fake provider keeps no files of this machine"):
+        jobs.submit(s)  # every candidate lacks it: the spec, not a provider, must change
+
+
+def test_launch_gets_the_plan_recorded_on_the_job_and_follow_keeps_one_provider(spec, monkeypatch):
+    seen = []
+    real_launch = fake.FakeProvider.launch
+    monkeypatch.setattr(fake.FakeProvider, "launch", lambda self, spec, data, job_id, plan=None: (
+        seen.append(plan), real_launch(self, spec, data, job_id, plan))[1])
+    rec = jobs.submit(spec).record
+    assert seen == [rec.estimate] and rec.estimate.instance == "fake.gpu"
+    made = []
+    real_for = jobs.provider_for
+    monkeypatch.setattr(jobs, "provider_for", lambda r: made.append(r.id) or real_for(r))
+    assert jobs.follow(rec.id, interval=0).state == "succeeded"
+    assert made == [rec.id], "follow made a new provider per poll"
 
 
 def test_running_job_over_budget_is_stopped(spec, monkeypatch):
@@ -79,11 +123,11 @@ def test_running_job_over_budget_is_stopped(spec, monkeypatch):
 
 def test_cancel_and_retrieve_of_unfinished(spec):
     rec = jobs.submit(spec.updated(provider_options={"fake": {"steps": 50}})).record
-    with pytest.raises(Exception, match="wait for it"):
+    with pytest.raises(JobNotReady, match="wait for it"):
         jobs.retrieve(rec.id)
     assert jobs.cancel(rec.id).state == "stopping"
     assert jobs.follow(rec.id, interval=0).state == "cancelled"
-    with pytest.raises(Exception, match="ended cancelled"):
+    with pytest.raises(JobFailed, match="ended cancelled"):
         jobs.retrieve(rec.id)
 
 

@@ -34,3 +34,7 @@ class TestAzureMLContract(ProviderContract):
             assert code == 0, "\n".join(output[-40:])
 
         return finish
+
+    @pytest.mark.slow  # the job trains the tiny model
+    def test_full_lifecycle(self, provider, spec, prepared, finish_job, job_id, tmp_path):
+        super().test_full_lifecycle(provider, spec, prepared, finish_job, job_id, tmp_path)

@@ -24,3 +24,7 @@ class TestVertexContract(ProviderContract):
     @pytest.fixture
     def prepared(self, prepared):
         return prepared
+
+    @pytest.mark.slow  # the job trains the tiny model
+    def test_full_lifecycle(self, provider, spec, prepared, finish_job, job_id, tmp_path):
+        super().test_full_lifecycle(provider, spec, prepared, finish_job, job_id, tmp_path)

@@ -69,6 +69,9 @@ class ProviderContract:
     def test_declares_itself(self, provider):
         assert provider.name and provider.name.replace("-", "").replace("_", "").isalnum()
         assert all(isinstance(c, Capability) for c in provider.capabilities)
+        for table in (provider.unsupported, provider.ignored):  # each with the reason a user reads
+            assert all(isinstance(c, Capability) and isinstance(why, str) and len(why) > 10 for c, why in table.items())
+        assert not set(provider.unsupported) & set(provider.ignored)
         assert provider.STATE_MAP, "map the provider's raw states to JobState through STATE_MAP"
         assert all(isinstance(v, JobState) for v in provider.STATE_MAP.values())
         assert JobState.SUCCEEDED in provider.STATE_MAP.values()
@@ -93,9 +96,39 @@ class ProviderContract:
         est = provider.estimate(spec, prepared.stats)
         assert isinstance(est, CostEstimate)
         assert est.provider == provider.name
-        assert est.total.amount >= 0
-        assert sum((line.total.amount for line in est.lines), start=est.total.amount * 0) == est.total.amount
-        assert est.hours >= 0
+        assert est.total.amount >= 0 and est.hours >= 0
+        for line in est.lines:  # priced on their own: a source, a price, and the time estimated
+            assert line.source and line.unit_price.amount >= 0 and line.quantity >= 0, line
+            if line.unit == "hour" and est.hours:
+                assert abs(float(line.quantity) - est.hours) <= 0.01 * est.hours + 1e-3, (line, est.hours)
+        if est.spot_total is not None:
+            assert est.spot_total.amount <= est.total.amount, "spot must not cost more than on-demand"
+
+    def test_claims_hold(self, provider, spec, prepared):
+        """What the provider claims it can do shows in what it does; what it cannot do it says, with a reason."""
+        spot = spec.model_copy(update={"compute": spec.compute.model_copy(update={"spot": True})})
+        if Capability.SPOT in provider.capabilities:
+            assert provider.estimate(spot, prepared.stats).spot_total is not None, "claims SPOT but prices no spot"
+            assert not provider.cannot(spot)
+        elif Capability.SPOT in provider.unsupported:
+            assert provider.cannot(spot) and provider.unsupported[Capability.SPOT] in provider.cannot(spot)[0]
+        for method in ("full", "lora", "qlora"):
+            asked = spec.model_copy(update={"method": method})
+            assert bool(provider.cannot(asked)) == (Capability(method) in provider.unsupported)
+
+    def test_dry_run_builds_the_request_and_sends_nothing(self, provider, spec, prepared, job_id):
+        ready, _ = provider.with_placeholders()
+        ref = DataRef(provider=provider.name, content_hash=prepared.content_hash,
+                      uris={k: f"<{provider.name} storage>/{k}.jsonl" for k in prepared.files})
+        request = ready.dry_run(spec, ref, job_id + "d", plan=ready.estimate(spec, prepared.stats))
+        assert isinstance(request, dict) and request
+        json.dumps(request, default=str)
+        from ..errors import NotFound
+
+        ghost = JobHandle(provider=provider.name, job_id=job_id + "d", remote_id=f"anytune-{job_id}d",
+                          extra=self.ghost_extra())
+        with pytest.raises(NotFound):  # nothing was launched
+            provider.status(ghost)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -116,6 +149,13 @@ class ProviderContract:
         assert JobHandle.from_json(handle.to_json()) == handle
         again = provider.launch(spec, data, job_id)
         assert again.remote_id == handle.remote_id, "a retried launch must not create a second job"
+        from ..errors import JobNotReady
+
+        early = tmp_path / "early"
+        if not provider.status(handle).state.terminal:  # (a stand-in may end a job at once)
+            with pytest.raises(JobNotReady):  # not done yet: nothing to retrieve, nothing written
+                provider.retrieve(handle, early)
+            assert not early.exists() or not any(early.iterdir())
 
         finish_job(handle, provider)
         status = self._wait(provider, JobHandle.from_json(handle.to_json()))
@@ -137,6 +177,9 @@ class ProviderContract:
                 assert sha256_file(Path(artifact.path) / f.path) == f.sha256
         else:
             assert artifact.remote_model_id
+        if self.cancel_in_contract:  # cancelling a job that has ended is no error, and changes nothing
+            provider.cancel(handle)
+            assert provider.status(handle).state is JobState.SUCCEEDED
 
     def test_cancel(self, provider, spec, prepared, job_id):
         if not self.cancel_in_contract:

@@ -16,7 +16,7 @@ from typing import Literal
 from .. import errors
 from ..artifacts import describe_files
 from ..hookspecs import hookimpl
-from ..provider import Capability, Provider, ProviderOptions
+from ..provider import Capability, Provider, ProviderOptions, require_succeeded
 from ..types import (
     CostEstimate,
     CostLine,
@@ -123,8 +123,7 @@ class FakeProvider(Provider):
 
     def retrieve(self, handle, dest):
         job = self._job(handle)
-        if self.map_state(job["raw"]) is not JobState.SUCCEEDED:
-            raise errors.JobNotReady(f"job {handle.job_id} is {self.map_state(job['raw']).value}")
+        require_succeeded(JobStatus(state=self.map_state(job["raw"])), f"fake job {handle.job_id}")
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "adapter.txt").write_text(json.dumps({"trained_on": job["data"]}))

@@ -24,6 +24,7 @@ from anytune import (
     Readiness,
 )
 from anytune.artifacts import verify_manifest
+from anytune.provider import require_succeeded
 
 
 class SpoolOptions(ProviderOptions):
@@ -92,9 +93,11 @@ class SpoolProvider(Provider):
         return LogChunk(lines=tuple(lines[start:]), cursor=str(len(lines)))
 
     def cancel(self, handle):
-        (self._job(handle) / "status").write_text("cancelled")
+        if not self.status(handle).state.terminal:  # an ended job stays as it ended
+            (self._job(handle) / "status").write_text("cancelled")
 
     def retrieve(self, handle, dest):
+        require_succeeded(self.status(handle), f"spool job {handle.job_id}")
         src = self._job(handle) / "model"
         shutil.copytree(src, dest, dirs_exist_ok=True)
         files = verify_manifest(Path(dest))

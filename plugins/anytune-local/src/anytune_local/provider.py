@@ -22,8 +22,8 @@ from pydantic import Field
 
 from anytune import paths
 from anytune.artifacts import MANIFEST, verify_manifest
-from anytune.errors import ConfigError, DataError, JobFailed, JobNotReady, NotFound, ProviderError
-from anytune.provider import Capability, Provider, ProviderOptions
+from anytune.errors import ConfigError, DataError, NotFound, ProviderError
+from anytune.provider import Capability, Provider, ProviderOptions, require_succeeded
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
 
 from . import _machine, _process
@@ -235,11 +235,7 @@ class LocalProvider(Provider):
         _process.terminate(pid, job, self.options.cancel_grace_seconds)
 
     def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
-        status = self.status(handle)
-        if status.state is not JobState.SUCCEEDED:
-            if status.state.terminal:
-                raise JobFailed(f"local job {handle.job_id} {status.state.value}: {status.message}")
-            raise JobNotReady(f"local job {handle.job_id} is {status.state.value}; nothing to retrieve yet")
+        require_succeeded(self.status(handle), f"local job {handle.job_id}")
         src = self._job_dir(handle) / "output"
         listed = verify_manifest(src)
         dest = Path(dest)

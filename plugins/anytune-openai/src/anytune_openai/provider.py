@@ -31,9 +31,9 @@ from pydantic import Field
 
 from anytune import paths
 from anytune.artifacts import describe_files
-from anytune.errors import JobFailed, JobNotReady, NotFound
+from anytune.errors import NotFound
 from anytune.openai_errors import translate
-from anytune.provider import Capability, Provider, ProviderOptions
+from anytune.provider import Capability, Provider, ProviderOptions, require_succeeded
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
 
 from . import _sdk
@@ -334,11 +334,9 @@ class OpenAIProvider(Provider):
 
     def retrieve(self, handle, dest: Path) -> ModelArtifact:
         job = self._job(handle, "retrieve")
-        state = self.map_state(job.status)
-        if state is not JobState.SUCCEEDED:
-            if state.terminal:
-                raise JobFailed(f"job {handle.remote_id} ended {job.status}: {job.error.message if job.error else ''}")
-            raise JobNotReady(f"job {handle.remote_id} is {job.status}")
+        message = job.error.message if job.error and job.error.message else ""
+        require_succeeded(JobStatus(state=self.map_state(job.status), raw_state=job.status, message=message),
+                          f"job {handle.remote_id}")
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         results = []
