@@ -78,6 +78,11 @@ class TerraformOutput(NamedTuple):
     required: bool = False  # a profile configures the provider when it has all the required ones
 
 
+def same_named(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> tuple[TerraformOutput, ...]:
+    """Terraform outputs that each fill the option of their own name (how anytune's modules name them)."""
+    return (*(TerraformOutput(n, n, True) for n in required), *(TerraformOutput(n, n) for n in optional))
+
+
 def require_succeeded(status: JobStatus, what: str) -> None:
     """Raise JobNotReady while the job runs, JobFailed when it ended otherwise: before any retrieve."""
     if status.state is JobState.SUCCEEDED:

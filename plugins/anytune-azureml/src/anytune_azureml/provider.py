@@ -27,7 +27,7 @@ from anytune import errors
 from anytune.cloud.names import job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE, RetryPolicy
-from anytune.provider import TerraformOutput
+from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _job, _sdk
@@ -83,15 +83,8 @@ class AzureMLProvider(CloudProvider):
     sdk_modules = ("azure.ai.ml", "azure.storage.blob", "azure.identity",)
     description = "Azure Machine Learning command jobs: blob datastore, curated PyTorch environment, Spot"
     # `terraform output -json` of terraform/<cloud>: each output fills the option of its name.
-    terraform_outputs = (
-        TerraformOutput("subscription_id", "subscription_id", required=True),
-        TerraformOutput("resource_group", "resource_group", required=True),
-        TerraformOutput("workspace", "workspace", required=True),
-        TerraformOutput("compute", "compute"),
-        TerraformOutput("storage_account", "storage_account"),
-        TerraformOutput("container", "container"),
-        TerraformOutput("prefix", "prefix"),
-    )
+    terraform_outputs = same_named(required=("subscription_id", "resource_group", "workspace"),
+                                   optional=("compute", "storage_account", "container", "prefix"))
     Options = AzureMLOptions
     STATE_MAP = {
         "NotStarted": JobState.QUEUED,

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from anytune import errors
 from anytune.cloud.names import job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
-from anytune.provider import TerraformOutput
+from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _check, _s3
@@ -74,13 +74,8 @@ class SageMakerProvider(CloudProvider):
     sdk_modules = ("boto3", "sagemaker.core",)
     description = "Amazon SageMaker training jobs: S3 data, Hugging Face PyTorch container, managed spot"
     # `terraform output -json` of terraform/<cloud>: each output fills the option of its name.
-    terraform_outputs = (
-        TerraformOutput("bucket", "bucket", required=True),
-        TerraformOutput("role_arn", "role_arn", required=True),
-        TerraformOutput("region", "region", required=True),
-        TerraformOutput("kms_key_arn", "kms_key_arn"),
-        TerraformOutput("prefix", "prefix"),
-    )
+    terraform_outputs = same_named(required=("bucket", "role_arn", "region"),
+                                   optional=("kms_key_arn", "prefix"))
     Options = SageMakerOptions
     STATE_MAP = {
         "InProgress": JobState.RUNNING,

@@ -19,7 +19,7 @@ from anytune import errors
 from anytune.cloud.names import job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE
-from anytune.provider import TerraformOutput
+from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _gcs, _logs
@@ -90,14 +90,8 @@ class VertexProvider(CloudProvider):
     sdk_modules = ("google.cloud.aiplatform_v1", "google.cloud.storage", "google.auth",)
     description = "Google Cloud Vertex AI custom jobs: Cloud Storage data, PyTorch training container, Spot VMs"
     # `terraform output -json` of terraform/<cloud>: each output fills the option of its name.
-    terraform_outputs = (
-        TerraformOutput("project", "project", required=True),
-        TerraformOutput("location", "location", required=True),
-        TerraformOutput("staging_bucket", "staging_bucket", required=True),
-        TerraformOutput("service_account", "service_account"),
-        TerraformOutput("kms_key_name", "kms_key_name"),
-        TerraformOutput("prefix", "prefix"),
-    )
+    terraform_outputs = same_named(required=("project", "location", "staging_bucket"),
+                                   optional=("service_account", "kms_key_name", "prefix"))
     Options = VertexOptions
     STATE_MAP = {
         "JOB_STATE_QUEUED": JobState.QUEUED,
