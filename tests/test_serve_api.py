@@ -376,3 +376,26 @@ def test_engine_choice_is_checked_before_the_server_starts(tmp_path):
         r = subprocess.run([sys.executable, "-m", "anytune.cli", "serve", "--engine", engine, "--port", "0"],
                            capture_output=True, text=True, timeout=120, env={**os.environ, cfg.KEYS_ENV: TEST_KEY})
         assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_gpus_pins_one_job_per_gpu_where_the_provider_can(monkeypatch, with_fake):
+    """`--gpus 2` on local: two trainings at once, each given one GPU through its visible_devices option;
+    a provider without that option runs one at a time, and says so."""
+    from typer.testing import CliRunner
+
+    import anytune.cli_serve as cli_serve
+    from anytune.cli import app
+
+    started = []
+    monkeypatch.setattr(cli_serve, "run", lambda config, host, port: started.append(config))
+    monkeypatch.setenv(cfg.KEYS_ENV, TEST_KEY)
+    res = CliRunner().invoke(app, ["serve", "--gpus", "2", "--provider", "local"])
+    assert res.exit_code == 0, res.output
+    assert (started[-1].slots, started[-1].devices) == (2, ("0", "1"))
+    local = with_fake.get_class("local")
+    assert [local({"visible_devices": d}).options.visible_devices for d in started[-1].devices] == ["0", "1"]
+
+    res = CliRunner().invoke(app, ["serve", "--gpus", "2", "--provider", "fake"])
+    assert res.exit_code == 0, res.output
+    assert (started[-1].slots, started[-1].devices) == (1, ())
+    assert "cannot pin a job to one GPU" in res.output

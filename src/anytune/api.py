@@ -80,11 +80,9 @@ def run(spec: JobSpec | str | Path, *, provider: str | None = None, profile: str
 
 def estimate(spec: JobSpec | str | Path, *, provider: str | None = None, profile: str | None = None) -> CostEstimate:
     """The estimate of the provider the dispatcher would choose."""
-    from . import dispatch, jobs
+    from . import jobs
 
-    s = dispatch.provider_choice(_spec(spec), provider)
-    prepared = jobs.prepare_data(s)
-    return dispatch.plan(s, prepared.stats, jobs._profile(profile)).viable[0].estimate
+    return jobs.plan(_spec(spec), provider=provider, profile=profile).viable[0].estimate
 
 
 def compare(spec: JobSpec | str | Path, **kwargs: Any):

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_errors import App
 from .errors import AnytuneError
 
-app = typer.Typer(help="Fine-tune LLMs on any cloud or your own GPU from one job spec.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = App(help="Fine-tune LLMs on any cloud or your own GPU from one job spec.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
@@ -82,11 +82,10 @@ def providers(profile: ProfileOpt = None,
               check: Annotated[bool, typer.Option("--check", help="Ask each provider whether it is ready.")] = False):
     """List installed providers, broken plugins, and which are configured."""
     from . import registry
-    from .jobs import _profile
-    from .profiles import configured_providers
+    from .profiles import configured_providers, load_profile
 
     reg = registry.get_registry()
-    prof = _profile(profile)
+    prof = load_profile(profile)
     configured_names = set(configured_providers(prof))
     table = Table("provider", "package", "SDK", "configured", *(["ready"] if check else []), "about")
     for name in reg.names():
@@ -118,7 +117,7 @@ def providers(profile: ProfileOpt = None,
         err.print(f"[yellow]warning:[/] {problem}")
 
 
-def _plan_table(plan) -> Table:
+def plan_table(plan) -> Table:
     table = Table("provider", "instance", "hours", "cost", "spot", "status")
     for c in plan.viable + plan.skipped:
         e = c.estimate
@@ -132,13 +131,11 @@ def _plan_table(plan) -> Table:
 @app.command()
 def estimate(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None):
     """Estimate hardware, time and cost with the spec's provider choice."""
-    from . import dispatch, jobs
+    from . import jobs
     from .spec import load_spec
 
-    spec = dispatch.provider_choice(load_spec(job), provider)
-    prepared = jobs.prepare_data(spec)
-    plan = dispatch.plan(spec, prepared.stats, jobs._profile(profile))
-    out.print(_plan_table(plan))
+    plan = jobs.plan(load_spec(job), provider=provider, profile=profile)
+    out.print(plan_table(plan))
     best = plan.viable[0].estimate
     for line in best.lines:
         source = ", ".join(str(x) for x in (line.source, line.as_of and f"as of {line.as_of}") if x)
@@ -391,28 +388,12 @@ def main() -> None:
     from .entry_points import skip_pydantic_plugin_scan
 
     skip_pydantic_plugin_scan()
+    from .cli_errors import run
     from .logs import cli_log, route_to_file
 
     route_to_file(cli_log(), logging.WARNING)  # SDK chatter (e.g. azure-identity's credential attempts) to the log file
     try:
-        app()
-    except AnytuneError as exc:
-        plan = getattr(exc, "plan", None)
-        if plan is not None:
-            err.print(_plan_table(plan))
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except ModuleNotFoundError as exc:  # an optional package: one line naming the extra, never a traceback
-        from .optional import missing
-
-        problem = missing(exc)
-        if problem is None:
-            raise
-        err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
-        sys.exit(problem.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted (a submitted job keeps running; `anytune cancel` stops it)")
-        sys.exit(130)
+        run(app)
     finally:
         # The process is about to end: spare the interpreter's exit-time collection a walk over every
         # object the imports made (50 of 450 ms in `anytune compare`). atexit handlers still run.

@@ -16,12 +16,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .cli_errors import App
 from .errors import ConfigError
 
 out = Console()
 err = Console(stderr=True)
 
-pricing_app = typer.Typer(help="Price catalogs: show them with their dates, refresh them from the price APIs.",
+pricing_app = App(help="Price catalogs: show them with their dates, refresh them from the price APIs.",
                           no_args_is_help=True)
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_errors import App, fail
 from .data.pii import BUILTIN as _PII_TYPES
 from .data.pii import DESCRIPTIONS as _PII_DESCRIPTIONS
 from .errors import AnytuneError
@@ -24,8 +25,7 @@ HELP = ("Check, convert and prepare training data (nothing is uploaded).\n\n"
         "Not caught: person names, postal addresses, dates of birth, other countries' identifiers; add your own "
         "regexes with data.pii_patterns in the job spec. --pii-engine presidio (data.pii_engine) adds <PERSON> and "
         "<LOCATION> found by a spaCy NER model through Microsoft Presidio.")
-app = typer.Typer(help=HELP, no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = App(help=HELP, no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
@@ -105,7 +105,7 @@ def validate(file: FileArg, json_out: JsonOpt = False, format: FormatOpt = None,
                         pii_model)
         report = run_validate(opts, progress=not json_out and out.is_terminal)
     except AnytuneError as exc:
-        _fail(exc, json_out)
+        fail(exc, json_out)
     if json_out:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -134,7 +134,7 @@ def prepare(file: FileArg, output: Annotated[Path, typer.Option("--output", "-o"
             print_report(exc.report)
         raise typer.Exit(2) from None
     except AnytuneError as exc:
-        _fail(exc, json_out)
+        fail(exc, json_out)
     manifest = json.loads((prepared.directory / "manifest.json").read_text())
     if json_out:
         print(json.dumps(manifest, indent=2))
@@ -147,14 +147,6 @@ def prepare(file: FileArg, output: Annotated[Path, typer.Option("--output", "-o"
     for name, path in prepared.files.items():
         out.print(f"wrote {escape(str(path))} ({manifest['files'][name]['examples']} examples)")
     out.print(f"content hash {prepared.content_hash}")
-
-
-def _fail(exc: AnytuneError, json_out: bool):
-    if json_out:
-        print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
-    else:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(getattr(exc, "exit_code", 1))
 
 
 def print_report(report) -> None:

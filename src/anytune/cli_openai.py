@@ -10,12 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_errors import App
 from .defaults import DEFAULT_PROVIDER
 
 out = Console()
 err = Console(stderr=True)
 
-app = typer.Typer(help="Move off OpenAI fine-tuning: turn its jobs into anytune job specs.", no_args_is_help=True)
+app = App(help="Move off OpenAI fine-tuning: turn its jobs into anytune job specs.", no_args_is_help=True)
 
 
 @app.command("migrate")

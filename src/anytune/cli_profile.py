@@ -2,8 +2,6 @@
 
 
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated
 
@@ -13,26 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import profiles
+from .cli_errors import App
 from .errors import AnytuneError, ConfigError
 
-app = typer.Typer(help="Settings profiles: per-provider settings, e.g. imported from `terraform output -json`.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = App(help="Settings profiles: per-provider settings, e.g. imported from `terraform output -json`.",
+          no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-
-
-def _clean_errors(fn: Callable) -> Callable:
-    """AnytuneError -> one line on stderr and its exit code (2 for bad input), never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except AnytuneError as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
 
 
 def _read_input(file: str) -> tuple[str, str]:
@@ -51,7 +36,6 @@ def _read_input(file: str) -> tuple[str, str]:
 
 
 @app.command("import")
-@_clean_errors
 def import_(
     name: Annotated[str, typer.Argument(help="Profile to write (created, or updated provider by provider).")],
     file: Annotated[str, typer.Argument(help="`terraform output -json` saved to a file, or - for stdin.")] = "-",
@@ -71,7 +55,6 @@ def import_(
 
 
 @app.command()
-@_clean_errors
 def show(name: Annotated[str | None, typer.Argument(help="Profile; default: $ANYTUNE_PROFILE or 'default'.")] = None):
     """Print a profile's settings, with sensitive values masked."""
     profile = profiles.read_profile(name)
@@ -89,7 +72,6 @@ def show(name: Annotated[str | None, typer.Argument(help="Profile; default: $ANY
 
 
 @app.command("list")
-@_clean_errors
 def list_():
     """List profiles and the providers each one configures."""
     names = profiles.list_profiles()

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
+from .cli_errors import App
 from .defaults import DEFAULT_PROVIDER
-from .errors import AnytuneError, ConfigError
+from .errors import ConfigError
 
-app = typer.Typer(help="Serve an OpenAI-compatible fine-tuning API on this machine's GPUs.",
-                  add_completion=False, pretty_exceptions_enable=False)
+app = App(help="Serve an OpenAI-compatible fine-tuning API on this machine's GPUs.")
 
 
 def _gpu_count() -> int:
@@ -104,10 +104,6 @@ def run(config, host: str, port: int) -> None:
 
 
 def main() -> None:  # `python -m anytune.serve` (before the lead mounts `anytune serve`)
-    import sys
+    from .cli_errors import run
 
-    try:
-        app()
-    except AnytuneError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    run(app)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dispatch
 from .errors import AnytuneError, ConfigError, JobFailed, JobNotReady
+from .profiles import load_profile
 from .spec import JobSpec
 from .store import LAUNCHING, UPLOADING, JobRecord, JobStore
 from .types import JobState, JobStatus, ModelArtifact
@@ -23,16 +24,17 @@ if TYPE_CHECKING:
     from .provider import Provider
 
 
-def _profile(name: str | None) -> dict[str, dict]:
-    from .profiles import load_profile
-
-    return load_profile(name)
-
-
 def prepare_data(spec: JobSpec, progress: bool = False) -> PreparedData:
     from .data import prepare
 
     return prepare(spec, progress=progress)
+
+
+def plan(spec: JobSpec, *, provider: str | None = None, profile: str | None = None) -> dispatch.Plan:
+    """The provider choice ``submit`` would make for ``spec`` (data prepared, every candidate estimated and
+    checked), without writing or sending anything."""
+    spec = dispatch.provider_choice(spec, provider)
+    return dispatch.plan(spec, prepare_data(spec).stats, load_profile(profile))
 
 
 @dataclass
@@ -53,7 +55,7 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
     written to the job store or sent anywhere."""
     store = store or JobStore()
     spec = dispatch.provider_choice(spec, provider)
-    prof = _profile(profile)
+    prof = load_profile(profile)
     prepared = prepare_data(spec, progress=progress)
     plan = dispatch.plan(spec, prepared.stats, prof, check=not dry_run)
     if on_plan:
@@ -108,7 +110,7 @@ def _fall_back(rec: JobRecord, status: JobStatus, store: JobStore) -> JobRecord 
     spec = rec.spec.with_provider(later[0] if len(later) == 1 else later)
     try:
         prepared = load_prepared(Path(rec.data_dir))
-        plan = dispatch.plan(spec, prepared.stats, _profile(rec.profile or None))
+        plan = dispatch.plan(spec, prepared.stats, load_profile(rec.profile or None))
         chosen, handle = dispatch.run_with_fallback(plan, lambda cand: _launch(spec, cand, prepared, rec.id, store))
     except AnytuneError as exc:
         store.update(rec.id, choice_json=json.dumps(choice))
@@ -134,7 +136,7 @@ def _now() -> str:
 def provider_for(rec: JobRecord) -> Provider:
     if not rec.handle_json:
         raise JobNotReady(f"job {rec.id} never reached a provider ({rec.state}: {rec.error or rec.message})")
-    return dispatch.make_provider(rec.spec, rec.provider, _profile(rec.profile or None))
+    return dispatch.make_provider(rec.spec, rec.provider, load_profile(rec.profile or None))
 
 
 def refresh(job_id: str, store: JobStore | None = None, provider: Provider | None = None

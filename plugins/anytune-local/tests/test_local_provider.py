@@ -197,3 +197,33 @@ print(result.ready, result.reason)
                            capture_output=True, text=True, timeout=60)
     assert light.returncode == 0, light.stderr
     assert light.stdout.startswith("True") and light.stdout.strip().endswith("[]")
+
+
+def test_visible_devices_pins_a_job_to_its_gpus(tmp_path, monkeypatch, make_job):
+    """`anytune serve --gpus N` runs one job per GPU through this option: the plan sees only those GPUs
+    and the trainer process gets them as CUDA_VISIBLE_DEVICES."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '0, NVIDIA L4, 23034, 22000'\necho '1, NVIDIA A100-SXM4-80GB, 81920, 80000'\n")
+    seen = tmp_path / "env.txt"
+    python = bin_dir / "python"  # stands in for the interpreter: records what the runner and trainer were given
+    python.write_text(f"#!/bin/sh\necho \"$CUDA_VISIBLE_DEVICES\" >> {seen}\n")
+    for f in (smi, python):
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    spec, prepared = make_job()
+
+    assert [g.name for g in LocalProvider()._gpus()] == ["NVIDIA L4", "NVIDIA A100-SXM4-80GB"]
+    pinned = LocalProvider({"visible_devices": "1", "python": str(python)})
+    assert [g.name for g in pinned._gpus()] == ["NVIDIA A100-SXM4-80GB"]
+    est = pinned.estimate(spec, prepared.stats)
+    assert (est.gpu_count, est.gpu) == (1, "A100-80GB"), est
+    pinned.launch(spec, pinned.upload(spec, prepared), "job-pinned")
+    deadline = time.time() + 10
+    while not seen.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert seen.read_text().split() == ["1"]
+    with pytest.raises(ConfigError, match="visible_devices"):
+        LocalProvider({"visible_devices": "0;rm -rf /"})

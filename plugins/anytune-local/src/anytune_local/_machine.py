@@ -16,9 +16,11 @@ class Gpu:
     memory_free_mb: int
 
 
-def gpus(timeout: float = 10.0) -> list[Gpu]:
-    """NVIDIA GPUs the driver reports, honouring CUDA_VISIBLE_DEVICES (indices); [] when none or no driver."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES") == "" or shutil.which("nvidia-smi") is None:
+def gpus(timeout: float = 10.0, visible: str | None = None) -> list[Gpu]:
+    """NVIDIA GPUs the driver reports, limited to ``visible`` (indices "0,2"; default $CUDA_VISIBLE_DEVICES);
+    [] when none or no driver."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if visible == "" or shutil.which("nvidia-smi") is None:
         return []
     try:
         out = subprocess.run(
@@ -31,7 +33,6 @@ def gpus(timeout: float = 10.0) -> list[Gpu]:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 4 and parts[2].isdigit() and parts[3].isdigit():
             found[parts[0]] = Gpu(parts[1], int(parts[2]), int(parts[3]))
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible:
         return [found[i] for i in (v.strip() for v in visible.split(",")) if i in found]
     return list(found.values())

@@ -36,6 +36,8 @@ _RUNNING = ("starting", "loading", "evaluating", "training", "saving", "cancelli
 class LocalOptions(ProviderOptions):
     price_per_hour: Decimal = Field(Decimal(0), ge=0, description="What an hour of this machine costs you (on-prem).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = the GPUs when there are any.")
+    visible_devices: str | None = Field(None, pattern=r"^\d+(,\d+)*$", description="GPU indices this job may "
+                                        "use, e.g. 0 or 0,1 (default: every GPU; `anytune serve` pins one per job).")
     python: str | None = Field(None, description="Interpreter that runs the trainer (default: this one).")
     cancel_grace_seconds: float = Field(10.0, ge=0, description="SIGTERM, then SIGKILL after this long.")
 
@@ -65,7 +67,7 @@ class LocalProvider(Provider):
         return self.options.python or sys.executable
 
     def _gpus(self) -> list[_machine.Gpu]:
-        return [] if self.options.device == "cpu" else _machine.gpus()
+        return [] if self.options.device == "cpu" else _machine.gpus(visible=self.options.visible_devices)
 
     @staticmethod
     def _job_dir(handle_or_id: JobHandle | str) -> Path:
@@ -165,6 +167,8 @@ class LocalProvider(Provider):
         env = {**os.environ, "ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"}
         if self.options.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
+        elif self.options.visible_devices:
+            env["CUDA_VISIBLE_DEVICES"] = self.options.visible_devices
         try:
             pid = _process.start(job, self._trainer_args(job, data), python=self.python, env=env,
                                  max_seconds=spec.compute.max_hours * 3600)
