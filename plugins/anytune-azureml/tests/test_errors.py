@@ -149,3 +149,18 @@ def test_a_launch_racing_another_finds_its_job(provider, spec, prepared, arm):
     handle = provider.launch(spec, data, "race")
     assert handle.remote_id == name and len(calls) == 2
     assert [p for p, _ in arm.puts()] and arm.jobs[name]["status"] == "Running", "the existing job was kept"
+
+
+def test_every_azure_core_ml_and_identity_exception_is_mapped():
+    """Each exception class those libraries define comes out as an anytune error (a new one in an SDK
+    upgrade that nobody mapped fails here, instead of reaching a user as a traceback)."""
+    from anytune_azureml._errors import SDK_ERROR_MODULES, translate
+    from azure.core.exceptions import ODataV4Error
+
+    from anytune.testing.sdk_errors import exception_classes, instance, unmapped
+
+    def make(cls):  # an OData error is built from its response (None: no body)
+        return cls(None, message="boom") if issubclass(cls, ODataV4Error) else instance(cls)
+
+    assert len(exception_classes(SDK_ERROR_MODULES)) > 40
+    assert unmapped(translate, SDK_ERROR_MODULES, make) == []

@@ -150,3 +150,13 @@ def test_azure_openai_through_the_sdks_azure_client(standin, monkeypatch):
     sent = standin.requests[-1]
     assert sent["query"] == "api-version=2025-04-01-preview" and sent["headers"]["api-key"] == "azure-SECRET-key"
     assert p.endpoint == standin.url.removesuffix("/v1") and "SECRET" not in repr(p.options)
+
+
+def test_every_openai_exception_is_mapped():
+    """Each exception class the openai package defines comes out as an anytune error (a new one in an SDK
+    upgrade that nobody mapped fails here, instead of reaching a user as a traceback)."""
+    from anytune.openai_errors import SDK_ERROR_MODULES, translate
+    from anytune.testing.sdk_errors import exception_classes, unmapped
+
+    assert len(exception_classes(SDK_ERROR_MODULES)) > 15
+    assert unmapped(translate, SDK_ERROR_MODULES) == []

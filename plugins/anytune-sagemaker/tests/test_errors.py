@@ -109,3 +109,21 @@ def test_unknown_profile_is_a_config_error(spec):
 def test_other_exceptions_pass_through():
     with pytest.raises(KeyError), translate("x"):
         raise KeyError("a bug is not an AWS error")
+
+
+def test_every_botocore_boto3_and_s3transfer_exception_is_mapped():
+    """Each exception class the three libraries define comes out as an anytune error (a new one in an SDK
+    upgrade that nobody mapped fails here, instead of reaching a user as a traceback)."""
+    from anytune_sagemaker._errors import SDK_ERROR_MODULES
+    from botocore.exceptions import ClientError
+
+    from anytune.testing.sdk_errors import exception_classes, instance, unmapped
+
+    def make(cls):
+        exc = instance(cls)
+        if isinstance(exc, ClientError):  # botocore always gives one its parsed response
+            exc.response = {"Error": {"Code": "SomeNewCode", "Message": "m"}}
+        return exc
+
+    assert len(exception_classes(SDK_ERROR_MODULES)) > 100
+    assert unmapped(translate, SDK_ERROR_MODULES, make) == []

@@ -175,3 +175,14 @@ def test_unreachable_endpoint_is_provider_unavailable(options):
 def test_other_exceptions_pass_through():
     with pytest.raises(KeyError), translate("x"):
         raise KeyError("a bug is not a Google error")
+
+
+def test_every_google_api_core_auth_and_storage_exception_is_mapped():
+    """Each exception class those libraries define comes out as an anytune error (a new one in an SDK
+    upgrade that nobody mapped fails here, instead of reaching a user as a traceback)."""
+    from anytune_vertex._errors import SDK_ERROR_MODULES
+
+    from anytune.testing.sdk_errors import exception_classes, unmapped
+
+    assert len(exception_classes(SDK_ERROR_MODULES)) > 50
+    assert unmapped(translate, SDK_ERROR_MODULES) == []

@@ -21,6 +21,8 @@ from anytune import errors
 
 PROVIDER = "azureml"
 SDK_MODULES = ("azure",)
+# Every exception class of these is mapped (a test walks them).
+SDK_ERROR_MODULES = ("azure.core.exceptions", "azure.ai.ml.exceptions", "azure.identity")
 
 
 CODES: dict[str, type[errors.ProviderError]] = {
@@ -149,6 +151,8 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
         return errors.ConfigError(f"Azure ML refused the job definition: {_message(exc)}")
     if isinstance(exc, mx.MlException):
         return make(errors.ProviderError, _message(exc))
+    if type(exc).__module__ in SDK_ERROR_MODULES:  # (de)serializing a request or an answer failed
+        return make(errors.ProviderError, f"{type(exc).__name__}: {_message(exc)}")
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from anytune import errors
 
 PROVIDER = "sagemaker"
+SDK_ERROR_MODULES = ("botocore.exceptions", "boto3.exceptions", "s3transfer.exceptions")  # all mapped: tests
 
 
 CODES: dict[str, type[errors.ProviderError]] = {
@@ -85,7 +86,6 @@ def from_client_error(exc, operation: str, *, describing: bool = False) -> error
 
 def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
     """Failures raised by botocore/boto3 before or instead of an AWS answer."""
-    from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
     from botocore import exceptions as bx
 
     def make(cls, message):
@@ -104,21 +104,15 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
                         bx.ConnectionClosedError)):
         return make(errors.ProviderUnavailable, f"cannot reach AWS: {exc}")
-    if isinstance(exc, (S3UploadFailedError, S3TransferFailedError)):
-        # boto3 wraps the ClientError of a failed transfer in these; translate the original.
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, bx.ClientError):
-            return from_client_error(cause, operation)
-        return make(errors.ProviderError, str(exc))
-    if isinstance(exc, bx.ClientError):
-        return None  # handled by the caller with its ``describing`` flag
-    if isinstance(exc, bx.BotoCoreError):
-        return make(errors.ProviderError, str(exc))
-    return None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, bx.ClientError):  # boto3 and s3transfer wrap a failed transfer's ClientError
+        return from_client_error(cause, operation)
+    # Any other botocore, boto3 or s3transfer error (a bad transfer setting, retries used up, ...).
+    return make(errors.ProviderError, f"{type(exc).__name__}: {exc}")
 
 
 def _mapped(exc: Exception, operation: str, describing: bool) -> errors.AnytuneError | None:
-    if type(exc).__module__.split(".")[0] not in ("botocore", "boto3", "s3transfer"):
+    if type(exc).__module__.split(".")[0] not in {m.split(".")[0] for m in SDK_ERROR_MODULES}:
         return None
     from botocore.exceptions import ClientError
 

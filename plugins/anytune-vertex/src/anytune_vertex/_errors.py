@@ -18,6 +18,8 @@ from typing import Any
 from anytune import errors
 
 PROVIDER = "vertex"
+# Every exception class of these is mapped (a test walks them); other google.* errors pass through.
+SDK_ERROR_MODULES = ("google.api_core.exceptions", "google.auth.exceptions", "google.cloud.storage.exceptions")
 ADC_HINT = ("run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
             "service-account key file")
 
@@ -123,8 +125,11 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
     def make(cls, message, **kw):
         return cls(message, provider=PROVIDER, operation=operation, **kw)
 
-    if isinstance(exc, gx.RetryError) and isinstance(exc.cause, Exception):
-        return translated(exc.cause, operation)
+    if isinstance(exc, gx.RetryError):
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception):
+            return translated(cause, operation)
+        return make(errors.ProviderUnavailable, f"Google Cloud kept failing until the retry deadline: {exc}")
     if isinstance(exc, ax.DefaultCredentialsError):
         return make(errors.AuthError, f"no Google Cloud credentials found; {ADC_HINT}")
     if isinstance(exc, ax.RefreshError):
@@ -140,6 +145,8 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
         return make(errors.ProviderError, str(exc))
     if isinstance(exc, gx.GoogleAPICallError):
         return from_api_error(exc, operation)
+    if type(exc).__module__ in SDK_ERROR_MODULES:  # e.g. a client-side setting the library refused
+        return make(errors.ProviderError, f"{type(exc).__name__}: {exc}")
     return None
 
 
