@@ -1,6 +1,12 @@
+import os
 import textwrap
 
 import pytest
+
+# The CLI's rich consoles take their width from $COLUMNS when they are made (at import): fix it here, before
+# any test imports the CLI, so that tests read tables whole whatever terminal pytest runs in. A narrow
+# terminal is tested on purpose: tests/test_cli_errors.py runs commands at 40 columns.
+os.environ["COLUMNS"] = "200"
 
 from anytune import registry
 from anytune.testing import fake

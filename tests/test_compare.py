@@ -242,7 +242,7 @@ def test_cli_json_and_plot(providers, quick_job, tmp_path):
     costs = [Decimal(p["on_demand_usd"]) for p in data["providers"]]
     assert costs == sorted(costs)
     png = tmp_path / "c.png"
-    res = CliRunner().invoke(app, ["compare", str(quick_job), "--plot", str(png)], env={"COLUMNS": "120"})
+    res = CliRunner().invoke(app, ["compare", str(quick_job), "--plot", str(png)])
     assert res.exit_code == 0 and "awslike" in res.output and "█" in res.output and png.is_file()
 
 

@@ -20,7 +20,7 @@ def _data(tmp_path, n=40):
 
 
 def test_validate_prints_report_and_summary_table(tmp_path):
-    result = runner.invoke(app, ["validate", str(_data(tmp_path)), "--model", "gpt-4o-mini"], env={"COLUMNS": "200"})
+    result = runner.invoke(app, ["validate", str(_data(tmp_path)), "--model", "gpt-4o-mini"])
     assert result.exit_code == 0, result.output
     out = result.output
     for words in ("o200k_base (bpe-openai, offline)", "train", "validation", "test", "median", "p95",
@@ -53,7 +53,7 @@ def test_prepare_refuses_bad_data_with_exit_2_and_writes_nothing(tmp_path):
     src = _data(tmp_path)
     src.write_text(src.read_text() + "{broken\n")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["prepare", str(src), "-o", str(out)], env={"COLUMNS": "200"})
+    result = runner.invoke(app, ["prepare", str(src), "-o", str(out)])
     assert result.exit_code == 2
     assert f"{src}:41" in result.output and "not valid JSON" in result.output
     assert not (out / "train.jsonl").exists()

@@ -149,7 +149,7 @@ def test_data_validate_on_a_missing_file_does_not_talk_about_a_job_spec(tmp_path
 
     from anytune.cli_data import app
 
-    r = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.csv")], env={"COLUMNS": "200"})
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.csv")])
     assert r.exit_code == 2 and "no such file or folder" in r.output and "spec" not in r.output
 
 
@@ -174,7 +174,7 @@ def test_jobs_shows_method_hyperparameters_losses_and_score_with_json(tmp_path, 
     assert row["name"] == "t" and row["method"] == "lora" and row["eval_loss"] == 0.4321
     assert row["hyperparameters"] == {"epochs": 3.0, "learning_rate": 2e-4, "batch_size": 16, "lora_r": 16}
     assert row["evaluation"] == {"rouge_l": 0.71} and row["test_loss"] == 0.5
-    r = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": "250"})
+    r = CliRunner().invoke(app, ["jobs"])
     for cell in ("lora r=16", "3 · 2e-04 · 16", "0.4321", "rouge_l 0.710"):
         assert cell in r.output, cell
 

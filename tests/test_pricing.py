@@ -170,7 +170,7 @@ def _app() -> typer.Typer:
 
 def test_pricing_show_prints_dates_confidence_and_sources(monkeypatch):
     monkeypatch.setattr(catalogs_mod, "installed_catalogs", lambda: {**CATALOGS, "local": None})
-    res = CliRunner().invoke(_app(), ["pricing", "show"], env={"COLUMNS": "200"})
+    res = CliRunner().invoke(_app(), ["pricing", "show"])
     assert res.exit_code == 0, res.output
     out = res.output
     assert "sagemaker — us-east-1" in out and "ml.g5.2xlarge" in out and "2026-08-01" in out
@@ -178,8 +178,7 @@ def test_pricing_show_prints_dates_confidence_and_sources(monkeypatch):
     assert "gpt-4o-mini-2024-07-18" in out and "65,536 tokens" in out and "2027-01-06" in out
     assert "local: no price catalog" in out
     assert "(112 days old, over 90)" in out  # the stale SageMaker entry is called out
-    one = CliRunner().invoke(_app(), ["pricing", "show", "--provider", "azureml", "--region", "westeurope"],
-                             env={"COLUMNS": "200"})
+    one = CliRunner().invoke(_app(), ["pricing", "show", "--provider", "azureml", "--region", "westeurope"])
     assert one.exit_code == 0 and "azureml — westeurope" in one.output and "sagemaker" not in one.output
     assert "4.2240" not in one.output and "4.224" in one.output  # 3.673 × 1.15, trailing zeros trimmed
 
