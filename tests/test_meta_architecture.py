@@ -126,3 +126,13 @@ def test_core_modules_import_no_vendor_sdk(module):
 
 def test_importlib_finds_every_module():  # the list the import test walks is not empty by accident
     assert len(_modules()) > 50 and all(importlib.util.find_spec(m) for m in _modules()[:5])
+
+
+def test_the_version_is_written_once_in_pyproject():
+    import tomllib
+
+    declared = tomllib.loads((CORE.parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert anytune.__version__ == declared
+    shown = subprocess.run([sys.executable, "-m", "anytune.cli", "--version"], capture_output=True, text=True)
+    assert shown.stdout.strip() == f"anytune {declared}"
+    assert not re.search(r"__version__\s*=\s*.\d+\.\d+", (CORE / "__init__.py").read_text())  # not a second copy

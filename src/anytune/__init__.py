@@ -8,6 +8,8 @@ The public facade. Light to import: no torch, transformers or cloud SDK is loade
     job.wait(); job.retrieve()
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .api import Job, compare, estimate, run, submit
 from .errors import (
     AnytuneError,
@@ -43,7 +45,10 @@ from .types import (
     Readiness,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("anytune")  # one place: pyproject.toml
+except PackageNotFoundError:  # run from a source tree or a trainer bundle, neither of which carries metadata
+    __version__ = "0+unknown"
 
 __all__ = [
     "AnytuneError", "AuthError", "BudgetExceeded", "Capability", "CapacityUnavailable", "ConfigError",

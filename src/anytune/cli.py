@@ -30,6 +30,20 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Settings prof
 JobIdArg = Annotated[str | None, typer.Argument(help="Job id or a unique prefix; default: the latest job.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"anytune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print anytune's version and exit.")] = False) -> None:
+    """Fine-tune LLMs on any cloud or your own GPU from one job spec."""
+
+
 def _job_id(job_id: str | None) -> str:
     from .store import JobStore
 
