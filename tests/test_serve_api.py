@@ -333,7 +333,7 @@ def test_serve_command_without_keys_exits_2(tmp_path):
 
 
 def test_cli_and_format_modules_are_light():
-    out = run_blocking("import anytune.cli_serve, anytune.serve, anytune.serve.oaiformat",
+    out = run_blocking("import anytune.cli_serve, anytune.serve, anytune.openai_format",
                        blocked=("fastapi", "uvicorn", "starlette", "openai", "torch", "transformers"))
     assert out.returncode == 0, out.stderr
 

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic
+from . import atomic, openai_format
 from .errors import AnytuneError, DataError
 from .openai_errors import translate
-from .serve import oaiformat
 
 WHERE = "openai"
 MICRO_BATCH = 8  # per-step batch of the written specs; larger OpenAI batch sizes become gradient accumulation
@@ -68,11 +67,11 @@ def download(api, file_id: str, dest: Path, source: str) -> tuple[str, int]:
         raw = Path(tmp) / "raw.jsonl"
         with translate(f"download {source} file {file_id}", WHERE):
             api.files.content(file_id).write_to_file(raw)
-        check = oaiformat.check_file(raw, source=file_id)
+        check = openai_format.check_file(raw, source=file_id)
         if check.kind is None:
             raise DataError("the file holds no examples", file=file_id)
         part = Path(tmp) / dest.name
-        n = oaiformat.write_jsonl((oaiformat.from_openai(r, check.kind) for r in oaiformat.read_jsonl(raw)), part)
+        n = openai_format.write_jsonl((openai_format.from_openai(r, check.kind) for r in openai_format.read_jsonl(raw)), part)
         part.replace(dest)
     return check.kind, n
 
@@ -85,7 +84,7 @@ def record_references(api, model: str, records: Path, dest: Path, *, max_example
     from .inference.engine import GenerationParams, Prompt
     from .inference.remote import ChatAPIEngine
 
-    conversations = [eval_prompt(r)[0] for r in list(oaiformat.read_jsonl(records))[:max_examples]]
+    conversations = [eval_prompt(r)[0] for r in list(openai_format.read_jsonl(records))[:max_examples]]
     engine = ChatAPIEngine(model, api, where=WHERE)
     answers = engine.generate([Prompt.chat(c) for c in conversations],
                               GenerationParams(max_new_tokens=max_tokens, temperature=0.0, seed=0), on_progress)

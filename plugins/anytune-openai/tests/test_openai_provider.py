@@ -13,9 +13,8 @@ from anytune_openai import _data
 from anytune_openai.provider import DEFAULT_MODEL, OpenAIProvider
 from pydantic import TypeAdapter
 
-from anytune import registry
+from anytune import openai_format, registry
 from anytune.errors import ConfigError, DataError
-from anytune.serve import oaiformat
 from anytune.spec import DataSpec, Hyperparameters, JobSpec
 from anytune.testing.imports import run_blocking
 from anytune.types import DataRef, DataStats, SplitStats
@@ -147,7 +146,7 @@ def test_preference_becomes_openai_dpo_lines(tmp_path):
     out = _data.convert(spec_for(), _prepared(tmp_path, "preference", recs, recs[:2]), tmp_path / "out")
     assert out.kind == "preference" and out.method == "dpo" and set(out.files) == {"train", "validation"}
     line = json.loads(out.files["train"].read_text().splitlines()[0])
-    assert oaiformat.check_record(line) == "preference"
+    assert openai_format.check_record(line) == "preference"
     assert line == {"input": {"messages": [{"role": "user", "content": "q0"}]},
                     "preferred_output": [{"role": "assistant", "content": "good"}],
                     "non_preferred_output": [{"role": "assistant", "content": "bad"}]}

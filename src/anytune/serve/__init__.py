@@ -1,7 +1,7 @@
 """``anytune serve``: an OpenAI-compatible fine-tuning API backed by anytune's own trainer.
 
-Light to import: the web stack (FastAPI, uvicorn) is imported by :func:`create_app` and the CLI only,
-so ``anytune.serve.oaiformat`` can be shared with the OpenAI provider.
+Light to import: the web stack (FastAPI, uvicorn) is imported by :func:`create_app` and the CLI only.
+OpenAI's file format, which the OpenAI provider shares, is ``anytune.openai_format``.
 """
 
 from __future__ import annotations

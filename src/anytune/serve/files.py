@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from .. import openai_format
 from ..errors import DataError
-from . import oaiformat
 from .db import new_id
 from .errors import APIError, not_found
 from .objects import file_object, page
@@ -41,9 +41,9 @@ async def _limited(stream, limit: int):
         yield chunk
 
 
-def _store(upload: UploadFile, dest: Path, filename: str, limit: int) -> tuple[int, str, oaiformat.FileCheck]:
+def _store(upload: UploadFile, dest: Path, filename: str, limit: int) -> tuple[int, str, openai_format.FileCheck]:
     """Copy the spooled upload to ``dest`` while hashing it and checking every line."""
-    checker = oaiformat.LineChecker(filename)
+    checker = openai_format.LineChecker(filename)
     digest, size = hashlib.sha256(), 0
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".part")

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .. import openai_format
 from ..errors import ConfigError
 from ..inference.hf import adapter_base
-from . import oaiformat
 from .db import UNFINISHED, new_id, now
 from .errors import APIError, not_found
 from .objects import checkpoint_object, event_object, job_object, model_object, page
@@ -112,19 +112,19 @@ def create_job(request: Request, body: JobCreate):
     train = _training_file(request, body.training_file, "training_file")
     valid = _training_file(request, body.validation_file, "validation_file")
     kind = train["kind"]
-    method = body.method.type if body.method else oaiformat.METHOD_OF[kind]
+    method = body.method.type if body.method else openai_format.METHOD_OF[kind]
     if method == "reinforcement":
         raise APIError(400, "The reinforcement method is not supported by anytune serve (anytune trains supervised "
                        "and dpo).", param="method.type", code="unsupported_method")
-    if method != oaiformat.METHOD_OF[kind]:
+    if method != openai_format.METHOD_OF[kind]:
         raise APIError(400, f"method {method} needs {'preference' if method == 'dpo' else 'chat'} data, but "
                        f"{train['id']} holds {kind} examples", param="method.type")
     if valid is not None and valid["kind"] != kind:
         raise APIError(400, f"validation_file holds {valid['kind']} examples but training_file holds {kind}",
                        param="validation_file", code="invalid_validation_file")
-    if train["examples"] < oaiformat.MIN_EXAMPLES:
+    if train["examples"] < openai_format.MIN_EXAMPLES:
         raise APIError(400, f"Training file {train['id']} has {train['examples']} example(s); at least "
-                       f"{oaiformat.MIN_EXAMPLES} are required.", param="training_file", code="invalid_training_file")
+                       f"{openai_format.MIN_EXAMPLES} are required.", param="training_file", code="invalid_training_file")
     hp = body.hyperparameters or Hyperparameters()
     if body.method and getattr(body.method, method) and getattr(body.method, method).hyperparameters:
         hp = getattr(body.method, method).hyperparameters

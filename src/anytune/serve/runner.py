@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import jobs as core
+from .. import openai_format
 from ..errors import AnytuneError, DataError
 from ..spec import DataSpec, Hyperparameters, JobSpec
 from ..store import JobStore
 from ..types import JobState
-from . import oaiformat
 from .config import ServeConfig
 from .db import ServeDB, new_id, now
 
@@ -65,7 +65,7 @@ def build_spec(job: dict[str, Any], db: ServeDB, config: ServeConfig, slot: int)
         row = db.file(file_id)
         if row is None:
             raise AnytuneError(f"{split} file {file_id} was deleted before the job started")
-        n = oaiformat.write_jsonl((oaiformat.from_openai(r, job["kind"]) for r in oaiformat.read_jsonl(Path(row["path"]))),
+        n = openai_format.write_jsonl((openai_format.from_openai(r, job["kind"]) for r in openai_format.read_jsonl(Path(row["path"]))),
                                   work / f"{split}.jsonl")
         examples = examples or n
         data[split] = str(work / f"{split}.jsonl")

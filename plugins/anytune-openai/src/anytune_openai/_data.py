@@ -1,6 +1,6 @@
 """Prepared data -> OpenAI fine-tuning files: converted, then checked against OpenAI's rules.
 
-Conversion and the per-line rules live once in ``anytune.serve.oaiformat`` (the server checks uploads
+Conversion and the per-line rules live once in ``anytune.openai_format`` (the server checks uploads
 with the same code). Here: the whole-file rules — at least 10 training examples, and examples longer
 than the model's context (OpenAI truncates them; ``data.too_long: fail`` refuses them instead).
 """
@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from anytune import openai_format
 from anytune.errors import DataError
-from anytune.serve import oaiformat
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class OpenAIFiles:
 
     @property
     def method(self) -> str:
-        return oaiformat.METHOD_OF[self.kind]
+        return openai_format.METHOD_OF[self.kind]
 
 
 def _sha256(path: Path) -> str:
@@ -46,22 +46,22 @@ def convert(spec, prepared, out_dir: Path, *, model: str | None = None, catalog=
         src = prepared.files.get(split)
         if src is None:
             continue
-        records = [oaiformat.to_openai(r, prepared.format, spec.data.system_prompt)
-                   for r in oaiformat.read_jsonl(Path(src))]
+        records = [openai_format.to_openai(r, prepared.format, spec.data.system_prompt)
+                   for r in openai_format.read_jsonl(Path(src))]
         dest = Path(out_dir) / f"{split}.jsonl"
-        oaiformat.write_jsonl(records, dest)
-        checked = oaiformat.check_file(dest, source=str(src))
+        openai_format.write_jsonl(records, dest)
+        checked = openai_format.check_file(dest, source=str(src))
         kind = kind or checked.kind
         files[split], sums[split], counts[split] = dest, _sha256(dest), checked.examples
-        if split == "train" and kind == oaiformat.CHAT and catalog is not None and catalog.model(model):
+        if split == "train" and kind == openai_format.CHAT and catalog is not None and catalog.model(model):
             truncated = _check_lengths(records, model, catalog, spec, str(src))
-    if counts.get("train", 0) < oaiformat.MIN_EXAMPLES:
-        raise DataError(f"OpenAI needs at least {oaiformat.MIN_EXAMPLES} training examples; the train split has "
+    if counts.get("train", 0) < openai_format.MIN_EXAMPLES:
+        raise DataError(f"OpenAI needs at least {openai_format.MIN_EXAMPLES} training examples; the train split has "
                         f"{counts.get('train', 0)}", file=str(prepared.files.get("train", "")) or None,
                         hint="add examples (OpenAI suggests 50-100 to see an improvement)")
     if counts.get("validation") == 0:
         files.pop("validation"), sums.pop("validation"), counts.pop("validation")
-    return OpenAIFiles(kind or oaiformat.CHAT, files, sums, counts, truncated)
+    return OpenAIFiles(kind or openai_format.CHAT, files, sums, counts, truncated)
 
 
 def _check_lengths(records: list[dict], model: str, catalog, spec, source: str) -> int:

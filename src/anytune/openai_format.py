@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from .errors import DataError
 
 MIN_EXAMPLES = 10
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
