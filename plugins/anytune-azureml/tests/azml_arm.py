@@ -10,6 +10,8 @@ test run, trusted through ``REQUESTS_CA_BUNDLE``) that answers the ARM calls the
     GET  .../workspaces/{ws}                      the workspace
     GET  .../workspaces/{ws}/datastores/{name}    the blob datastores (pointing at Azurite's account)
     GET  .../workspaces/{ws}/computes/{name}      clusters the test defines
+    GET  /discovery                               the workspace's discovery document (its discoveryUrl)
+    GET  /history/v1.0/.../runs/{name}/details    run history: a failed job's error (set with complete())
 
 ``fail(...)`` scripts error answers (status + ARM error body) for the error-translation tests.
 """
@@ -227,8 +229,12 @@ class ArmServer:
             self.failures.append((method, re.compile(path_regex), *_error(status, code, message, inner),
                                   headers or {}))
 
-    def complete(self, name: str, status: str = "Completed") -> None:
+    def complete(self, name: str, status: str = "Completed", error: tuple[str, str, str | None] | None = None) -> None:
+        """The job ends in ``status`` after it ran; a failed one with ``error`` (code, message, inner code)
+        in its run history, as Azure ML records why a job failed."""
         self.jobs[name]["final"] = status
+        if error:
+            self.jobs[name]["error"] = _error(400, *error[:2], inner=error[2])[1]
 
     def job_body(self, name: str) -> dict[str, Any]:
         return self.jobs[name]["body"]
@@ -258,13 +264,19 @@ class ArmServer:
             job["status"] = job["final"]
 
     def answer(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and path == "/discovery":  # read without a token, as the SDK does
+            return 200, dict.fromkeys(("api", "catalog", "experimentation", "history", "modelmanagement",
+                                       "pipelines"), self.url), {}
         if not auth.startswith("Bearer ") or token_issuer(auth) != ISSUER:
             return (*_error(401, "InvalidAuthenticationToken", "The access token is invalid."), {})
         for i, (m, pattern, status, reply, headers) in enumerate(self.failures):
             if m == method and pattern.search(path):
                 del self.failures[i]
                 return status, reply, headers
-        m = JOBS.match(path)
+        history = path.startswith("/history/v1.0/")
+        m = JOBS.match(path.removeprefix("/history/v1.0") if history else path)
+        if history and m:
+            return self._run_details(method, m["rest"] or "")
         if not m:
             return (*_error(404, "NotFound", f"no route {method} {path}"), {})
         if m["ws"] != self.workspace:
@@ -273,7 +285,8 @@ class ArmServer:
         parts = [p for p in (m["rest"] or "").split("/") if p]
         if not parts and method == "GET":
             return 200, {**self._resource(base.rsplit("/workspaces/", 1)[0], "workspaces", m["ws"], {
-                "friendlyName": m["ws"], "storageAccount": f"{base}/storage/{self.account}"}),
+                "friendlyName": m["ws"], "storageAccount": f"{base}/storage/{self.account}",
+                "discoveryUrl": f"{self.url}/discovery"}),
                 "location": self.location, "type": "Microsoft.MachineLearningServices/workspaces"}, {}
         kind, name, action = (parts + [None, None, None])[:3]
         if kind == "jobs":
@@ -286,6 +299,15 @@ class ArmServer:
         if kind == "computes" and method == "GET" and name in self.computes:
             return 200, {**self._resource(base, "computes", name, self.computes[name]), "location": self.location}, {}
         return (*_error(404, "UserError", f"{kind}/{name} not found", inner="NotFound"), {})
+
+    def _run_details(self, method: str, rest: str):
+        parts = [p for p in rest.split("/") if p]
+        if method != "GET" or len(parts) != 3 or parts[0] != "runs" or parts[2] != "details":
+            return (*_error(404, "NotFound", f"no run-history route {method} {rest}"), {})
+        job = self.jobs.get(parts[1])
+        if job is None:
+            return (*_error(404, "UserError", f"Run {parts[1]} not found", inner="NotFound"), {})
+        return 200, {"runId": parts[1], "status": job["status"], **({"error": job["error"]} if "error" in job else {})}, {}
 
     def _jobs(self, method: str, base: str, name: str | None, action: str | None, body: Any):
         if name is None and method == "GET":

@@ -48,6 +48,31 @@ def test_a_failed_job_says_why_and_cannot_be_retrieved(provider, running, blobs,
         provider.retrieve(running, tmp_path / "model")
 
 
+@pytest.mark.parametrize("error, moves", [
+    (("UserError", "The specified subscription has a Standard NCADSA100v4 family vCPU quota of 0.", "QuotaExceeded"),
+     True),
+    (("ServiceError", "Allocation failed: no capacity for Standard_NC24ads_A100_v4 in eastus.", "AllocationFailed"),
+     True),
+    (("UserError", "Execution failed: the training script exited with code 1.", "ExecutionFailed"), False),
+])
+def test_a_job_failed_for_quota_or_capacity_moves_to_the_next_candidate(provider, running, arm, error, moves):
+    """Azure ML says why a job failed in its run history only: the SDK's run-history client reads it (the
+    workspace's discovery document, then GET .../runs/{name}/details) and its codes decide the fallback."""
+    arm.complete(running.remote_id, "Failed", error=error)
+    status = provider.status(running)
+    assert status.state is JobState.FAILED and status.fallback is moves
+    assert f"{error[0]}/{error[2]}: {error[1]}" in status.message
+    assert any(p.startswith("/history/v1.0/") and p.endswith(f"/runs/{running.remote_id}/details")
+               for _, p, _ in arm.requests)
+
+
+def test_an_unreadable_run_history_leaves_the_failure_without_a_fallback(provider, running, arm):
+    arm.complete(running.remote_id, "Failed", error=("UserError", "quota", "QuotaExceeded"))
+    arm.fail("GET", r"/runs/.*/details$", 403, "AuthorizationFailed", "no read on run history")
+    status = provider.status(running)
+    assert status.state is JobState.FAILED and not status.fallback
+
+
 def test_logs_follow_with_a_cursor_and_hold_back_partial_lines(provider, running, blobs):
     store, name = blobs["workspaceartifactstore"], LOGS.format(name=running.remote_id) + "std_log.txt"
     assert provider.logs(running).lines == ()  # no log yet

@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 from .. import errors
 from ..artifacts import verify_manifest
 from ..provider import Capability, Provider, ProviderOptions, artifact_kind, require_succeeded
-from ..types import CostEstimate, DataRef, DataStats, JobHandle, JobStatus, ModelArtifact
+from ..types import CostEstimate, DataRef, DataStats, JobHandle, JobState, JobStatus, ModelArtifact
 from .bundle import BUNDLE_NAME, build_bundle
 from .instances import estimate_instances, seq_length_stats
 from .layout import StorageLayout
@@ -253,8 +253,22 @@ class CloudProvider(Provider):
     @abstractmethod
     def _fetch_model(self, handle: JobHandle, job: Any, dest: Path) -> str: ...
 
+    def _failure(self, job: Any, handle: JobHandle) -> tuple[type[errors.ProviderError] | None, str]:
+        """What a failed job died of: the anytune error the platform's code for it maps to (None when it
+        does not say), and the platform's words when ``_status_of`` did not already give them."""
+        return None, ""
+
     def status(self, handle: JobHandle) -> JobStatus:
-        return self._status_of(self._remote(handle, "status"), handle)
+        """The job's status. A job that failed for want of capacity or quota (which the next candidate may
+        have) is marked ``fallback``: the dispatcher moves it on, as it would a launch that failed so."""
+        job = self._remote(handle, "status")
+        status = self._status_of(job, handle)
+        if status.state is JobState.FAILED:
+            failure, words = self._failure(job, handle)
+            moves = failure is not None and issubclass(failure, (errors.CapacityUnavailable, errors.QuotaExceeded))
+            status = status.model_copy(update={"fallback": moves,
+                                               "message": " — ".join(x for x in (status.message, words) if x)})
+        return status
 
     def cancel(self, handle: JobHandle) -> None:
         try:

@@ -131,14 +131,109 @@ def _resume_point(paths: RunPaths, spec: JobSpec) -> tuple[str | None, dict[str,
     return last, record if last else {}
 
 
+def _load_tokenizer(spec: JobSpec):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
+    except (OSError, ValueError) as exc:  # no such folder, not a Hub id, offline, gated, ...
+        raise ConfigError(f"cannot load the base model {spec.base_model!r}: {exc}",
+                          ["base_model must be a local model folder or a Hugging Face model id"]) from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _read_splits(spec: JobSpec, paths: RunPaths, tokenizer, log: Callable[[str], None]) -> dict[str, Any]:
+    """Each given split, tokenized as it trains (SFT examples, or DPO pairs)."""
+    named = [(name, p) for name, p in (("train", paths.train), ("validation", paths.validation),
+                                       ("test", paths.test)) if p]
+    if spec.objective == "dpo":
+        from . import dpo
+
+        splits = {name: dpo.pairs(p, tokenizer) for name, p in named}
+    else:
+        max_len = spec.hyperparameters.max_seq_length
+        splits = {name: tokenize(read_jsonl(p), tokenizer, max_len, source=str(p)) for name, p in named}
+    for name, ds in splits.items():
+        log(f"{name}: {len(ds)} examples, {ds.tokens} tokens ({ds.completion_tokens} trained on)"
+            + (f", {ds.dropped} dropped: no completion left within max_seq_length" if ds.dropped else ""))
+    return splits
+
+
+def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict[str, Any], cuda: bool, bf16: bool,
+                  status: StatusFile, log: Callable[[str], None]):
+    """The transformers (or TRL, for DPO) trainer with anytune's callbacks; also returns the TensorBoard
+    writer, the SIGTERM handler and the total step count."""
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+
+    from .callbacks import CheckpointOnSigterm, EpochEnd, Progress, TensorBoard
+
+    hp = spec.hyperparameters
+    per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
+    kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
+                                         checkpointing=cuda and _needs_checkpointing(spec, log))
+    board, stop = TensorBoard(paths.logs), CheckpointOnSigterm()
+    callbacks = [Progress(status, log), board, stop] + ([EpochEnd()] if hp.eval_steps else [])
+    if spec.objective == "dpo":
+        from . import dpo
+
+        trainer = dpo.trainer(model, tokenizer, kwargs, spec, splits, callbacks)
+    else:
+        trainer = Trainer(model=model, args=TrainingArguments(**kwargs), train_dataset=splits["train"],
+                          eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
+                          data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1))
+    trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
+    return trainer, board, stop, total_steps
+
+
+def _held_out_after(trainer, splits: dict[str, Any], evals: list[dict], status: StatusFile) -> dict[str, float]:
+    """Validation loss after training (the last in-training evaluation when it was at the last step) and
+    test loss."""
+    out = {}
+    if "validation" in splits:
+        if evals and evals[-1].get("step") == trainer.state.global_step:
+            out["eval_loss_after"] = evals[-1]["eval_loss"]
+        else:
+            status.update(state="evaluating")
+            out["eval_loss_after"] = trainer.evaluate()["eval_loss"]
+    if "test" in splits:
+        status.update(state="evaluating")
+        test = getattr(splits["test"], "dataset", splits["test"])  # DPO pairs wrap a datasets.Dataset
+        out["test_loss"] = trainer.evaluate(test, metric_key_prefix="test")["test_loss"]
+    return out
+
+
+def _run_metrics(spec: JobSpec, result, state, splits: dict[str, Any], resume: str | None,
+                 evals: list[dict]) -> dict[str, Any]:
+    """Steps, losses, the loss curve and throughput of this session (a resumed run counts from its checkpoint)."""
+    hp = spec.hyperparameters
+    runtime = result.metrics.get("train_runtime") or 0.0
+    start_step = int(Path(resume).name.rsplit("-", 1)[-1]) if resume else 0
+    tokens_per_step = splits["train"].tokens * hp.epochs / max(1, state.max_steps)
+    trained_tokens = tokens_per_step * (state.global_step - start_step)  # non-padding tokens, this session
+    metrics = {
+        "total_steps": state.max_steps, "steps": state.global_step, "epochs": hp.epochs,
+        "train_loss": result.training_loss, "train_runtime_s": round(runtime, 3),
+        "tokens_per_second": round(trained_tokens / runtime, 1) if runtime else None,
+        "train": [{k: e[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in e}
+                  for e in state.log_history if "loss" in e],
+        "eval": [{k: e[k] for k in ("step", "epoch", "eval_loss") if k in e} for e in evals],
+    }
+    if spec.objective == "dpo" and evals:  # how often the tuned model prefers the chosen answer, held out
+        last = evals[-1]
+        metrics["dpo"] = {k: last[f"eval_rewards/{k}"] for k in ("accuracies", "margins") if f"eval_rewards/{k}" in last}
+    return metrics
+
+
 def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         status: StatusFile | None = None) -> dict[str, Any]:
     """Train ``spec`` on ``paths``; returns the metrics written to metrics.json."""
     import torch
-    from transformers import AutoTokenizer, PrinterCallback, Trainer
     from transformers.utils import logging as hf_logging
 
-    from .callbacks import CheckpointOnSigterm, EpochEnd, Progress, TensorBoard
+    from .evaluate import require_metrics
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_warning()
@@ -146,8 +241,6 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     problem = check_method(spec.method, cuda=cuda)
     if problem:
         raise ConfigError(problem)
-    from .evaluate import require_metrics
-
     require_metrics(spec)
     bf16 = cuda and torch.cuda.is_bf16_supported()
     status = status or StatusFile(paths.status)
@@ -156,47 +249,15 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
 
     resume, record = _resume_point(paths, spec)
     outputs.check_output_dir(paths.output, resuming=resume is not None)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
-    except (OSError, ValueError) as exc:  # no such folder, not a Hub id, offline, gated, ...
-        raise ConfigError(f"cannot load the base model {spec.base_model!r}: {exc}",
-                          ["base_model must be a local model folder or a Hugging Face model id"]) from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    max_len = spec.hyperparameters.max_seq_length
-    named = [(name, p) for name, p in (("train", paths.train), ("validation", paths.validation),
-                                       ("test", paths.test)) if p]
-    if spec.objective == "dpo":
-        from . import dpo
-
-        splits = {name: dpo.pairs(p, tokenizer) for name, p in named}
-    else:
-        splits = {name: tokenize(read_jsonl(p), tokenizer, max_len, source=str(p)) for name, p in named}
-    for name, ds in splits.items():
-        log(f"{name}: {len(ds)} examples, {ds.tokens} tokens ({ds.completion_tokens} trained on)"
-            + (f", {ds.dropped} dropped: no completion left within max_seq_length" if ds.dropped else ""))
-
+    tokenizer = _load_tokenizer(spec)
+    splits = _read_splits(spec, paths, tokenizer, log)
     model = _load_model(spec, cuda, bf16)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
     log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
         + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
         f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
-    hp = spec.hyperparameters
-    per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
-    kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
-                                         checkpointing=cuda and _needs_checkpointing(spec, log))
-    progress, board, stop = Progress(status, log), TensorBoard(paths.logs), CheckpointOnSigterm()
-    callbacks = [progress, board, stop] + ([EpochEnd()] if hp.eval_steps else [])
-    if spec.objective == "dpo":
-        trainer = dpo.trainer(model, tokenizer, kwargs, spec, splits, callbacks)
-    else:
-        from transformers import TrainingArguments
-
-        trainer = Trainer(model=model, args=TrainingArguments(**kwargs), train_dataset=splits["train"],
-                          eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
-                          data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1))
-    trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
+    trainer, board, stop, total_steps = _make_trainer(spec, paths, model, tokenizer, splits, cuda, bf16, status, log)
     main = trainer.is_world_process_zero()
 
     metrics: dict[str, Any] = {"base_model": spec.base_model, "init_adapter": spec.init_adapter, "method": spec.method,
@@ -223,16 +284,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         raise Terminated(f"stopped by SIGTERM at step {stop.stopped_at} of {state.max_steps}: saved {saved}; "
                          "a restart with the same checkpoints folder resumes there")
     evals = [e for e in state.log_history if "eval_loss" in e]
-    if "validation" in splits:
-        if evals and evals[-1].get("step") == state.global_step:
-            metrics["eval_loss_after"] = evals[-1]["eval_loss"]
-        else:
-            status.update(state="evaluating")
-            metrics["eval_loss_after"] = trainer.evaluate()["eval_loss"]
-    if "test" in splits:
-        status.update(state="evaluating")
-        test = getattr(splits["test"], "dataset", splits["test"])  # DPO pairs wrap a datasets.Dataset
-        metrics["test_loss"] = trainer.evaluate(test, metric_key_prefix="test")["test_loss"]
+    metrics.update(_held_out_after(trainer, splits, evals, status))
     board.close()
     evaluation = None
     if main and spec.evaluation.enabled:
@@ -241,24 +293,10 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
         status.update(state="evaluating", message="generating answers")
         evaluation = run_evaluation(spec, paths, trainer.accelerator.unwrap_model(trainer.model), tokenizer, log)
 
-    runtime = result.metrics.get("train_runtime") or 0.0
-    start_step = int(Path(resume).name.rsplit("-", 1)[-1]) if resume else 0
-    tokens_per_step = splits["train"].tokens * hp.epochs / max(1, state.max_steps)
-    trained_tokens = tokens_per_step * (state.global_step - start_step)  # non-padding tokens, this session
-    metrics.update({
-        "total_steps": state.max_steps, "steps": state.global_step, "epochs": hp.epochs,
-        "train_loss": result.training_loss, "train_runtime_s": round(runtime, 3),
-        "tokens_per_second": round(trained_tokens / runtime, 1) if runtime else None,
-        "train": [{k: e[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in e}
-                  for e in state.log_history if "loss" in e],
-        "eval": [{k: e[k] for k in ("step", "epoch", "eval_loss") if k in e} for e in evals],
-        "wall_time_s": round(time.time() - started, 3),
-    })
+    metrics.update(_run_metrics(spec, result, state, splits, resume, evals))
+    metrics["wall_time_s"] = round(time.time() - started, 3)
     if evaluation is not None:
         metrics["evaluation"] = {k: evaluation[k] for k in ("split", "examples", "metrics")}
-    if spec.objective == "dpo" and evals:  # how often the tuned model prefers the chosen answer, held out
-        last = evals[-1]
-        metrics["dpo"] = {k: last[f"eval_rewards/{k}"] for k in ("accuracies", "margins") if f"eval_rewards/{k}" in last}
     if main:
         status.update(state="saving")
         outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation)

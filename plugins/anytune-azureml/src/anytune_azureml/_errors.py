@@ -15,6 +15,7 @@ Messages are never matched: only typed exceptions, codes and statuses.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from anytune import errors
@@ -87,13 +88,12 @@ def _body(exc: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def error_codes(exc: Any) -> list[str]:
-    """The error codes of an HTTP error, outermost first: ``error.code``, then each ``innerError`` and
-    ``details`` code, then Blob storage's ``error_code``."""
+def codes_in(error: Any) -> list[str]:
+    """The codes of an Azure error object (``{"code", "innerError", "details"}``), outermost first."""
     codes: list[str] = []
 
     def walk(node: Any) -> None:
-        if not isinstance(node, dict):
+        if not isinstance(node, Mapping):  # a JSON body, or the SDK's REST models (mappings of REST keys)
             return
         lowered = {str(k).lower(): v for k, v in node.items()}
         if isinstance(lowered.get("code"), str):
@@ -102,7 +102,29 @@ def error_codes(exc: Any) -> list[str]:
         for detail in lowered.get("details") or []:
             walk(detail)
 
-    walk(_body(exc).get("error"))
+    walk(error)
+    return codes
+
+
+def mapped(codes: list[str]) -> type[errors.ProviderError] | None:
+    """The most specific code :data:`CODES` knows."""
+    return next((CODES[c] for c in reversed(codes) if c in CODES), None)
+
+
+def run_failure(details: Any) -> tuple[type[errors.ProviderError] | None, str]:
+    """Why a run failed, from its run-history ``RunDetails.error``: the anytune error its codes map to, and
+    "codes: message" (None and "" when the run recorded no error)."""
+    error = getattr(getattr(details, "error", None), "error", None)
+    if error is None:
+        return None, ""
+    codes = codes_in(error)
+    return mapped(codes), ": ".join(x for x in ("/".join(codes), (error.message or "").strip()[:500]) if x)
+
+
+def error_codes(exc: Any) -> list[str]:
+    """The error codes of an HTTP error, outermost first: ``error.code``, then each ``innerError`` and
+    ``details`` code, then Blob storage's ``error_code``."""
+    codes = codes_in(_body(exc).get("error"))
     storage = getattr(exc, "error_code", None)
     if storage:
         codes.append(str(getattr(storage, "value", storage)))
@@ -122,7 +144,7 @@ def from_http_error(exc: Any, operation: str) -> errors.ProviderError:
     """The anytune error for an azure-core ``HttpResponseError`` (and its subclasses)."""
     codes = error_codes(exc)
     status = getattr(exc, "status_code", None)
-    cls = next((CODES[c] for c in reversed(codes) if c in CODES), None) or STATUSES.get(status or 0)
+    cls = mapped(codes) or STATUSES.get(status or 0)
     label = " ".join(str(x) for x in (status, "/".join(codes)) if x)
     return (cls or errors.ProviderError)(f"{label}: {_message(exc)}" if label else _message(exc),
                                          provider=PROVIDER, operation=operation)

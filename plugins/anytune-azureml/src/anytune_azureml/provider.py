@@ -16,6 +16,7 @@ log pattern (``JobLogPattern``: ``user_logs/std_log*.txt``) in azure-ai-ml 1.x; 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from functools import cached_property
 from pathlib import Path
@@ -31,12 +32,13 @@ from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _job, _sdk
-from ._errors import translate
+from ._errors import run_failure, translate
 from ._storage import BLOCK_SIZE, BlobStore, LocalBlob
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
 ARTIFACT_STORE = "workspaceartifactstore"  # Azure ML keeps run logs in this datastore's container
 WORKSPACE_KEYS = ("subscription_id", "resource_group", "workspace")
+log = logging.getLogger("anytune.azureml")
 GUID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 
 
@@ -303,6 +305,19 @@ class AzureMLProvider(CloudProvider):
         created = getattr(getattr(job, "creation_context", None), "created_at", None)
         return JobStatus(state=state, raw_state=raw, message=message, progress=progress, metrics=metrics,
                          started_at=created)
+
+    def _failure(self, job: Any, handle: JobHandle) -> tuple[type[errors.ProviderError] | None, str]:
+        """Azure ML records why a job failed in its run history (``RunDetails.error``, which `ml.jobs.stream`
+        prints), not on the job: read it with the SDK's run-history client, as ``stream`` does."""
+        runs = getattr(self._ml_for(handle).jobs, "_runs_operations", None)  # SDK-internal; absent: cannot say
+        if runs is None:
+            return None, ""
+        try:
+            with translate("status"):
+                return run_failure(runs.get_run_details(handle.remote_id))
+        except errors.ProviderError as exc:  # the job's state stands; only the reason is unknown
+            log.warning("cannot read why Azure ML job %s failed: %s", handle.remote_id, exc)
+            return None, ""
 
     def _trainer_status(self, handle: JobHandle, job: Any) -> dict[str, Any]:
         """The trainer's status.json from the logs output; {} before it exists."""

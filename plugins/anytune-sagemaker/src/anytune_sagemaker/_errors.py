@@ -64,11 +64,10 @@ CODES: dict[str, type[errors.ProviderError]] = {
 }
 
 
-def failure_allows_fallback(reason: str) -> bool:
-    """Whether a failed job's FailureReason ("CapacityError: Unable to provision requested ML compute
-    capacity. ...") names a capacity or quota problem, which another provider may not have."""
-    cls = CODES.get(reason.split(":", 1)[0].strip())
-    return cls is not None and issubclass(cls, (errors.CapacityUnavailable, errors.QuotaExceeded))
+def failure_class(reason: str) -> type[errors.ProviderError] | None:
+    """The anytune error a failed job's FailureReason ("CapacityError: Unable to provision requested ML
+    compute capacity. ...") names by its code, if any."""
+    return CODES.get(reason.split(":", 1)[0].strip())
 
 
 def from_client_error(exc, operation: str, *, describing: bool = False) -> errors.ProviderError:

@@ -25,7 +25,7 @@ from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _check, _s3
-from ._errors import PROVIDER, failure_allows_fallback, translate
+from ._errors import PROVIDER, failure_class, translate
 from ._request import ENTRY_SCRIPT, s3_uri, training_job_request
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
@@ -247,8 +247,10 @@ class SageMakerProvider(CloudProvider):
         return JobStatus(state=state, raw_state=raw if not secondary else f"{raw}/{secondary}", message=message,
                          progress=min(step / total, 1.0) if step is not None and total else None, metrics=metrics,
                          billable_seconds=job.get("BillableTimeInSeconds"),
-                         started_at=job.get("TrainingStartTime"), ended_at=job.get("TrainingEndTime"),
-                         fallback=raw == "Failed" and failure_allows_fallback(job.get("FailureReason") or ""))
+                         started_at=job.get("TrainingStartTime"), ended_at=job.get("TrainingEndTime"))
+
+    def _failure(self, job: dict[str, Any], handle: JobHandle) -> tuple[type[errors.ProviderError] | None, str]:
+        return failure_class(job.get("FailureReason") or ""), ""  # the message holds FailureReason already
 
     def logs(self, handle: JobHandle, cursor: str = "") -> LogChunk:
         """Lines from the job's CloudWatch streams (``<job>/algo-1-...``). The cursor is JSON: stream -> next

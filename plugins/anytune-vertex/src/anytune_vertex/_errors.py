@@ -74,7 +74,7 @@ CLASSES: dict[str, type[errors.ProviderError]] = {
 # A failed job's google.rpc.Status code (job.error.code): RESOURCE_EXHAUSTED at run time means the
 # machines could not be had (quota is checked when the job is created).
 JOB_ERROR_CODES = {8: "RESOURCE_EXHAUSTED (no capacity for the requested machines)"}
-FALLBACK_CODES = {8}  # a failed job with these lets the dispatcher move it to the next candidate
+JOB_ERROR_CLASSES = {8: errors.CapacityUnavailable}  # what a failed job's code means (8: it may move on)
 
 
 def reasons_of(exc: Any) -> list[str]:

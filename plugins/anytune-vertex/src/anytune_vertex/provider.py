@@ -23,7 +23,7 @@ from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
 
 from . import _gcs, _logs
-from ._errors import FALLBACK_CODES, JOB_ERROR_CODES, translate
+from ._errors import JOB_ERROR_CLASSES, JOB_ERROR_CODES, translate
 from ._request import LABEL_JOB, Machine, custom_job, gs_uri
 
 PRICING = Path(__file__).parent / "data" / "pricing.json"
@@ -286,8 +286,10 @@ class VertexProvider(CloudProvider):
             progress, metrics = self._progress(self._google_for(handle), job)
         return JobStatus(state=state, raw_state=raw, message=message, progress=progress, metrics=metrics,
                          started_at=job.start_time if "start_time" in job else None,
-                         ended_at=job.end_time if "end_time" in job else None,
-                         fallback=state is JobState.FAILED and job.error.code in FALLBACK_CODES)
+                         ended_at=job.end_time if "end_time" in job else None)
+
+    def _failure(self, job: Any, handle: JobHandle) -> tuple[type[errors.ProviderError] | None, str]:
+        return JOB_ERROR_CLASSES.get(job.error.code), ""  # the message holds job.error already
 
     @staticmethod
     def _progress(google: Any, job: Any) -> tuple[float | None, dict[str, float]]:
