@@ -3,7 +3,8 @@
 
 Here: the options every one has, pricing and the choice of instance (from the plan the user accepted),
 content-addressed upload of data, bundle and a local base model, launch that finds the job a retry made,
-dry run, cancel of a job that already ended, the retrieve-before-done guard, and the adapter-or-full kind.
+dry run, cancel of a job that already ended, the fallback of a job that failed for capacity or quota, the
+retrieve-before-done guard, and the adapter-or-full kind.
 
 A subclass gives, besides ``name``, ``Options``, ``STATE_MAP`` and ``check``/``logs``:
 
@@ -16,6 +17,7 @@ A subclass gives, besides ``name``, ``Options``, ``STATE_MAP`` and ``check``/``l
     _find(job_id) / _create(request)         the job a launch made for this id (or None); send the request
     _job_ref(job)                            (remote id, handle extras) of a job as the SDK returns it
     _remote(handle, op) / _status_of(job, handle)   one job from the SDK; its JobStatus
+    _failure(job, handle)                    (the anytune error a failed job's code maps to, extra words); optional
     _stop(handle)                            ask the cloud to stop the job
     _fetch_model(handle, job, dest) -> str   download the trained model into dest; where it came from
 
