@@ -298,9 +298,11 @@ def _score(evaluation: dict) -> str:
 def jobs_cmd(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
              as_json: Annotated[bool, typer.Option("--json", help="Every field, as JSON.")] = False):
     """List jobs: what each trained (method, hyperparameters), its held-out loss and score, and its cost."""
+    from .jobs import reconcile
     from .store import JobStore
 
-    rows = [job_row(r) for r in JobStore().list(limit)]
+    store = JobStore()
+    rows = [job_row(reconcile(r, store)) for r in store.list(limit)]  # a submit that died is said so
     if as_json:
         print(json.dumps(rows, indent=1))
         return
@@ -334,7 +336,7 @@ def status(job_id: JobIdArg = None):
     for c in rec.choice:
         if c.get("skipped"):
             out.print(f"[dim]skipped {c['provider']}: {escape(c['skipped'])}[/]")
-    if rec.state == "failed":  # scripts can tell a failed job from one that ran or is running
+    if rec.state in ("failed", "interrupted"):  # scripts can tell a failed job from one that ran or is running
         raise typer.Exit(1)
 
 

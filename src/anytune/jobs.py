@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,11 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import dispatch
+from . import atomic, dispatch
+from .crashpoints import crashpoint
 from .errors import AnytuneError, ConfigError, JobFailed, JobNotReady
 from .profiles import load_profile
 from .spec import JobSpec
-from .store import LAUNCHING, UPLOADING, JobRecord, JobStore
+from .store import BEFORE_LAUNCH, INTERRUPTED, LAUNCHING, UPLOADING, JobRecord, JobStore
 from .types import JobState, JobStatus, ModelArtifact
 
 if TYPE_CHECKING:
@@ -72,7 +75,8 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
     rec = store.create(id=job_id, name=spec.name, provider=first.name, spec_json=spec.model_dump_json(),
                        spec_hash=spec.spec_hash(), data_hash=prepared.content_hash, data_dir=str(prepared.directory),
                        state=UPLOADING, profile=profile or "", choice_json=json.dumps(plan.record()),
-                       estimate_json=first.estimate.to_json() if first.estimate else None)
+                       estimate_json=first.estimate.to_json() if first.estimate else None, submitter=_me())
+    crashpoint("submit:recorded")
 
     try:
         chosen, handle = dispatch.run_with_fallback(plan, lambda cand: _launch(spec, cand, prepared, job_id, store))
@@ -80,7 +84,7 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
         store.update(job_id, state=JobState.FAILED.value, error=str(exc), choice_json=json.dumps(plan.record()))
         raise
     rec = store.update(job_id, provider=chosen.name, handle_json=handle.to_json(), state=JobState.QUEUED.value,
-                       launched_at=_now(), choice_json=json.dumps(plan.record()))
+                       launched_at=_now(), choice_json=json.dumps(plan.record()), submitter="")
     return Submission(rec, plan, prepared)
 
 
@@ -90,8 +94,11 @@ def _launch(spec: JobSpec, cand: dispatch.Candidate, prepared: PreparedData, job
     rec = store.update(job_id, provider=cand.name, state=UPLOADING,
                        estimate_json=cand.estimate.to_json() if cand.estimate else None)
     ref = cand.provider.upload(spec, prepared)
+    crashpoint("submit:uploaded")
     store.update(job_id, state=LAUNCHING)
-    return cand.provider.launch(spec, ref, job_id, plan=rec.estimate)
+    handle = cand.provider.launch(spec, ref, job_id, plan=rec.estimate)
+    crashpoint("submit:launched")
+    return handle
 
 
 def _fall_back(rec: JobRecord, status: JobStatus, store: JobStore) -> JobRecord | str:
@@ -133,8 +140,66 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def provider_for(rec: JobRecord) -> Provider:
-    if not rec.handle_json:
+# --- reconciliation: a submit that died ----------------------------------------------------------
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (Linux: clock ticks since boot), so a reused pid is not taken for it."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _me() -> str:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": _started(os.getpid())})
+
+
+def submitter_alive(rec: JobRecord) -> bool | None:
+    """Whether the process submitting ``rec`` still runs: True, False, or None when it is on another host
+    (it may be alive; only that host can tell). A record without a submitter predates the lease: gone."""
+    try:
+        who = json.loads(rec.submitter) if rec.submitter else {}
+    except ValueError:
+        who = {}
+    if not who:
+        return False
+    if who.get("host") != socket.gethostname():
+        return None
+    pid = who.get("pid")
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, TypeError, ValueError):
+        return False
+    except PermissionError:
+        pass
+    return not who.get("since") or who["since"] == _started(int(pid))
+
+
+def reconcile(rec: JobRecord, store: JobStore) -> JobRecord:
+    """Complete or close a record that its submitter left before launch (killed, crashed, machine lost).
+    A job the provider did start is found from the job id (``Provider.find``) and followed from there;
+    otherwise the record says the submit was interrupted and nothing runs. A live submit is left alone."""
+    if rec.handle_json or rec.state not in BEFORE_LAUNCH or submitter_alive(rec) is not False:
+        return rec
+    who = json.loads(rec.submitter) if rec.submitter else {}
+    by = f"the submitting process (pid {who['pid']})" if who.get("pid") else "the submitting process"
+    handle = None
+    if rec.state == LAUNCHING:
+        try:
+            handle = provider_for(rec, launched=False).find(rec.spec, rec.id)
+        except AnytuneError as exc:  # cannot ask now: say so, try again at the next look
+            return store.update(rec.id, message=f"{by} ended while launching; cannot ask {rec.provider} "
+                                                f"whether the job started: {exc}")
+    if handle is not None:
+        return store.update(rec.id, handle_json=handle.to_json(), state=JobState.QUEUED.value, launched_at=_now(),
+                            submitter="", message=f"recovered: {by} ended after {rec.provider} started the job")
+    why = f"interrupted: {by} ended while {rec.state}; nothing was started on {rec.provider}, nothing is charged"
+    return store.update(rec.id, state=INTERRUPTED, submitter="", message=why,
+                        error=why + "; submit the spec again")
+
+
+def provider_for(rec: JobRecord, launched: bool = True) -> Provider:
+    if launched and not rec.handle_json:
         raise JobNotReady(f"job {rec.id} never reached a provider ({rec.state}: {rec.error or rec.message})")
     return dispatch.make_provider(rec.spec, rec.provider, load_profile(rec.profile or None))
 
@@ -144,7 +209,7 @@ def refresh(job_id: str, store: JobStore | None = None, provider: Provider | Non
     """Ask the provider for the job's state, record it, and stop the job if it has run past its budget.
     ``provider``: the job's provider, already made (``follow`` keeps one for all its polls)."""
     store = store or JobStore()
-    rec = store.get(job_id)
+    rec = reconcile(store.get(job_id), store)
     if rec.terminal or not rec.handle_json:
         return rec, None
     provider = provider if provider is not None and provider.name == rec.provider else provider_for(rec)
@@ -262,7 +327,13 @@ def retrieve(job_id: str, dest: Path | None = None, store: JobStore | None = Non
     dest = Path(dest) if dest else rec.spec.output_path(rec.id)
     if dest.exists() and any(dest.iterdir()) and rec.artifact is None:
         raise ConfigError(f"output dir {dest} exists and is not empty; choose another with --output")
-    artifact = provider_for(rec).retrieve(rec.handle, dest)
+    provider = provider_for(rec)
+    # Into a hidden sibling, renamed to dest when every file is in and verified: a retrieve cut short leaves
+    # no half model at dest, and is simply run again.
+    with atomic.directory(dest) as partial:
+        artifact = provider.retrieve(rec.handle, partial)
+    if artifact.path is not None:
+        artifact = artifact.model_copy(update={"path": str(dest)})
     store.update(rec.id, artifact_json=artifact.to_json())
     return artifact
 

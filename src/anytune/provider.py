@@ -225,6 +225,13 @@ class Provider(ABC):
         """Start training. Idempotent for one ``job_id``: a retry finds the job it already made. ``plan`` is
         this provider's estimate recorded on the job (the hardware the user accepted); None: choose again."""
 
+    def find(self, spec: JobSpec, job_id: str) -> JobHandle | None:
+        """The job a launch for ``job_id`` started, found from the id alone (None: nothing was started). A
+        submit that died between launch and recording the handle is completed through this (see
+        ``anytune.jobs.reconcile``). Default: None, for a provider that cannot look its jobs up; the
+        built-in ones all can, and the contract suite checks it."""
+        return None
+
     @abstractmethod
     def status(self, handle: JobHandle) -> JobStatus:
         """The job's state now (mapped through ``STATE_MAP``), with progress and metrics where known."""

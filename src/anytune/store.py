@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error         TEXT NOT NULL DEFAULT '',
     log_cursor    TEXT NOT NULL DEFAULT '',
     profile       TEXT NOT NULL DEFAULT '',
-    launched_at   TEXT NOT NULL DEFAULT ''
+    launched_at   TEXT NOT NULL DEFAULT '',
+    submitter     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS uploads (
@@ -58,6 +59,11 @@ CREATE TABLE IF NOT EXISTS uploads (
 PREPARING = "preparing"
 UPLOADING = "uploading"
 LAUNCHING = "launching"
+BEFORE_LAUNCH = (PREPARING, UPLOADING, LAUNCHING)
+INTERRUPTED = "interrupted"  # its submitter died before anything started: nothing runs, nothing is charged
+# Columns added after the first release, with their definitions, for stores made before them.
+ADDED = {"submitter": "TEXT NOT NULL DEFAULT ''"}
+_migrated: set[Path] = set()
 
 
 def _now() -> str:
@@ -86,6 +92,7 @@ class JobRecord:
     log_cursor: str = ""
     profile: str = ""
     launched_at: str = ""
+    submitter: str = ""  # JSON {"host", "pid", "since"} of the process submitting it, until it has a handle
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -116,10 +123,20 @@ class JobRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.state in {s.value for s in JobState if s.terminal}
+        return self.state == INTERRUPTED or self.state in {s.value for s in JobState if s.terminal}
 
 
 _COLUMNS = [f.name for f in fields(JobRecord) if f.name != "extra"]
+
+
+class StoreUnreadable(ConfigError):
+    """The job store cannot be read. Nothing is changed: the file stays as it is for the user to keep."""
+
+    def __init__(self, path: Path, exc: Exception):
+        super().__init__(f"the job store {path} cannot be read ({exc})", [
+            f"nothing was changed; keep a copy (cp {path} {path}.bad), then move it aside to start a new store "
+            f"(mv {path} {path}.bad), or restore it from a backup",
+            "ANYTUNE_HOME points anytune at another folder"])
 
 
 class JobStore:
@@ -129,12 +146,23 @@ class JobStore:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-            with conn:
-                yield conn
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+                if self.path not in _migrated:
+                    have = {r["name"] for r in conn.execute("PRAGMA table_info(jobs)")}
+                    for column, definition in ADDED.items():
+                        if column not in have:
+                            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
+                    _migrated.add(self.path)
+                with conn:
+                    yield conn
+        except sqlite3.DatabaseError as exc:  # not a database, damaged, unreadable, read-only, ...
+            if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError) or "locked" in str(exc):
+                raise  # a bug of ours (IntegrityError, ...) or a busy store: not a damaged file
+            raise StoreUnreadable(self.path, exc) from None
 
     @staticmethod
     def new_id(name: str) -> str:

@@ -235,6 +235,10 @@ class CloudProvider(Provider):
                                            provider=self.name, operation="launch", retryable=True)
         return self._handle(job_id, job, spec.method)
 
+    def find(self, spec: JobSpec, job_id: str) -> JobHandle | None:
+        job = self._find(job_id)  # deterministic names and labels from the job id
+        return None if job is None else self._handle(job_id, job, spec.method)
+
     def dry_run(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None = None) -> dict[str, Any]:
         """The request ``launch`` would send, checked against the API's schema, without sending anything.
         The data's URIs are where ``upload`` puts that content (the reference given may be a placeholder)."""

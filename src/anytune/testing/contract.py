@@ -149,6 +149,10 @@ class ProviderContract:
         assert JobHandle.from_json(handle.to_json()) == handle
         again = provider.launch(spec, data, job_id)
         assert again.remote_id == handle.remote_id, "a retried launch must not create a second job"
+        # Findable from the job id alone (a submit that died before recording the handle is completed so).
+        found = provider.find(spec, job_id)
+        assert found is not None and found.remote_id == handle.remote_id, "find(job_id) must return the launched job"
+        assert provider.find(spec, job_id + "-never-launched") is None
         from ..errors import JobNotReady
 
         early = tmp_path / "early"

@@ -92,6 +92,10 @@ class FakeProvider(Provider):
                          "data": dict(data.uris), "cancelled": False}
         return handle
 
+    def find(self, spec, job_id):
+        job = _JOBS.get(f"{self.name}-{job_id}")
+        return job["handle"] if job else None
+
     def status(self, handle):
         job = self._job(handle)
         capacity = self.options.end_state == "capacity"

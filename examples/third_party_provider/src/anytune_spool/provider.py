@@ -74,6 +74,12 @@ class SpoolProvider(Provider):
             job.mkdir(parents=True, exist_ok=True)
             (job / "job.json").write_text(json.dumps({"spec": spec.model_dump(mode="json"), "data": data.uris}))
             (job / "status").write_text("queued")
+        return self.find(spec, job_id)
+
+    def find(self, spec, job_id):
+        """The spooled job for ``job_id``, if a launch wrote it (a submit that died is completed through this)."""
+        if not (self.options.dir / job_id / "job.json").exists():
+            return None
         return JobHandle(provider=self.name, job_id=job_id, remote_id=job_id, extra={"dir": str(self.options.dir)})
 
     def _job(self, handle) -> Path:

@@ -1,6 +1,8 @@
 """A detached trainer process, followed from any later process through files in its job folder.
 
     <jobs_dir>/<job_id>/
+        launch.lock      taken by the one process that launches this job
+        runner.json      {"runner_pid", "trainer_pid", "started_at"}, written by _runner once the trainer started
         handle.json      the JobHandle (written once the process started; makes launch idempotent)
         spec.json        the job spec the trainer reads
         trainer.log      the trainer's stdout and stderr
@@ -24,6 +26,7 @@ from typing import Any
 from . import _runner
 
 EXIT = "exit.json"
+RUNNER = "runner.json"
 LOG = "trainer.log"
 CANCELLED = "cancelled"
 
@@ -38,15 +41,31 @@ def start(job: Path, trainer_args: list[str], *, python: str, env: dict[str, str
     return proc.pid
 
 
-def exit_record(job: Path) -> dict[str, Any] | None:
+def _record(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((job / EXIT).read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def exit_record(job: Path) -> dict[str, Any] | None:
+    return _record(job / EXIT)
+
+
+def runner_record(job: Path) -> dict[str, Any] | None:
+    return _record(job / RUNNER)
+
+
+def trainer_alive(job: Path) -> bool:
+    """Is the job's trainer process still there? It outlives a runner that was killed on its own."""
+    record = runner_record(job)
+    return bool(record) and isinstance(record.get("trainer_pid"), int) and alive(record["trainer_pid"], job)
 
 
 def alive(pid: int, job: Path) -> bool:
-    """Is ``pid`` still this job's runner? Reaps it first when it is our own child (same process)."""
+    """Is ``pid`` still one of this job's processes (its runner or its trainer, whose command lines name the
+    job folder)? Reaps it first when it is our own child (same process)."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -68,14 +87,15 @@ def alive(pid: int, job: Path) -> bool:
         except (OSError, IndexError):
             return False
         # Empty while the process is still inside execve (right after Popen returns): it is ours.
-        return not cmdline or str(job / EXIT).encode() in cmdline
+        return not cmdline or f"{job}/".encode() in cmdline
     return True
 
 
 def terminate(pid: int, job: Path, grace: float) -> None:
     """SIGTERM to the job's process group; SIGKILL if it is still there after ``grace`` seconds."""
     (job / CANCELLED).touch()
-    if exit_record(job) is not None or not alive(pid, job):
+    running = lambda: alive(pid, job) or trainer_alive(job)  # noqa: E731
+    if exit_record(job) is not None or not running():
         return
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -83,14 +103,14 @@ def terminate(pid: int, job: Path, grace: float) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not alive(pid, job):  # the runner exits right after recording the trainer's exit code
+        if not running():  # the runner exits right after recording the trainer's exit code
             return
         time.sleep(0.05)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    while alive(pid, job) and time.monotonic() < deadline + 5:
+    while running() and time.monotonic() < deadline + 5:
         time.sleep(0.05)
 
 

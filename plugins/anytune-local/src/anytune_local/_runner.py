@@ -1,6 +1,8 @@
 """``python _runner.py EXIT_FILE MAX_SECONDS -- COMMAND...``: run COMMAND, then record how it ended.
 
-The local provider starts this detached (its own session and process group). It writes
+The local provider starts this detached (its own session and process group). Once COMMAND started it
+writes ``runner.json`` beside EXIT_FILE (``{"runner_pid", "trainer_pid", "started_at"}``, atomically),
+so the job is findable from its folder even when whoever launched it died before recording it. It writes
 ``{"returncode": N, "ended_at": T, "timed_out": bool}`` to EXIT_FILE atomically when COMMAND ends, so
 any later process can tell success from failure. SIGTERM sent to the group reaches COMMAND too; the
 runner survives it long enough to record the exit code (only SIGKILL prevents that, and the provider
@@ -34,6 +36,8 @@ def main(argv: list[str]) -> int:
         print(f"cannot start the trainer: {exc}", file=sys.stderr, flush=True)
         returncode = 127
     else:
+        _write(os.path.join(os.path.dirname(exit_file), "runner.json"),
+               {"runner_pid": os.getpid(), "trainer_pid": child.pid, "started_at": time.time()})
         try:
             returncode = child.wait(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -45,11 +49,15 @@ def main(argv: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
                 returncode = child.wait()
-    tmp = exit_file + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"returncode": returncode, "ended_at": time.time(), "timed_out": timed_out}, f)
-    os.replace(tmp, exit_file)
+    _write(exit_file, {"returncode": returncode, "ended_at": time.time(), "timed_out": timed_out})
     return 0
+
+
+def _write(path: str, record: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

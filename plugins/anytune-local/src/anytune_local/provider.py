@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from anytune import paths
+from anytune import atomic, paths
 from anytune.artifacts import MANIFEST, verify_manifest
+from anytune.crashpoints import crashpoint
 from anytune.errors import ConfigError, DataError, NotFound, ProviderError
 from anytune.provider import Capability, Provider, ProviderOptions, require_succeeded
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
@@ -154,15 +155,12 @@ class LocalProvider(Provider):
         if handle_file.exists():
             return JobHandle.from_json(handle_file.read_text())
         job.mkdir(parents=True, exist_ok=True)
-        try:  # one launcher per job id, even across processes
-            os.close(os.open(job / "launch.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            for _ in range(100):
-                if handle_file.exists():
-                    return JobHandle.from_json(handle_file.read_text())
-                time.sleep(0.1)
+        if not _take_lock(job / "launch.lock"):  # one launcher per job id, even across processes
+            found = self.find(spec, job_id)
+            if found is not None:
+                return found
             raise ProviderError(f"job {job_id} is being launched by another process", provider=self.name,
-                                operation="launch", retryable=True) from None
+                                operation="launch", retryable=True)
         (job / "spec.json").write_text(spec.model_dump_json())
         env = {**os.environ, "ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"}
         if self.options.device == "cpu":
@@ -176,12 +174,24 @@ class LocalProvider(Provider):
             (job / "launch.lock").unlink(missing_ok=True)
             raise ProviderError(f"cannot start {self.python}: {exc.strerror or exc}", provider=self.name,
                                 operation="launch") from exc
-        handle = JobHandle(provider=self.name, job_id=job_id, remote_id=f"pid-{pid}", extra={
-            "job_dir": str(job), "pid": str(pid), "started_at": dt.datetime.now(dt.UTC).isoformat()})
-        tmp = handle_file.with_suffix(".tmp")
-        tmp.write_text(handle.to_json())
-        os.replace(tmp, handle_file)
-        return handle
+        crashpoint("local:started")
+        return _record_handle(job, job_id, pid, dt.datetime.now(dt.UTC))
+
+    def find(self, spec, job_id: str) -> JobHandle | None:
+        """From the job folder: the recorded handle, else what the runner recorded once the trainer started
+        (a launcher that died before writing the handle leaves that)."""
+        job = self._job_dir(job_id)
+        if (job / "handle.json").exists():
+            return JobHandle.from_json((job / "handle.json").read_text())
+        if not (job / "launch.lock").exists():
+            return None
+        deadline = time.monotonic() + 5  # a runner that was started writes its record at once
+        while (record := _process.runner_record(job)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if record is None:
+            return None
+        return _record_handle(job, job_id, int(record["runner_pid"]),
+                              dt.datetime.fromtimestamp(float(record["started_at"]), dt.UTC))
 
     def status(self, handle: JobHandle) -> JobStatus:
         job = self._known(handle)
@@ -193,10 +203,14 @@ class LocalProvider(Provider):
         if ended is not None:
             code = ended["returncode"]
             raw = "succeeded" if code == 0 else "cancelled" if cancelled else "failed"
-        elif _process.alive(pid, job):
+        elif _process.alive(pid, job) or _process.trainer_alive(job):  # the trainer outlives a killed runner
             raw = "cancelling" if cancelled else progress.get("state", "starting")
             if raw not in _RUNNING:
                 raw = "saving"  # the trainer wrote its final state and is exiting
+        elif progress.get("state") == "succeeded" and (job / "output" / MANIFEST).exists():
+            raw = "succeeded"  # the runner died before it could record the exit; the trainer finished well
+        elif progress.get("state") == "failed":
+            raw = "failed"
         else:
             raw = "cancelled" if cancelled else "lost"
         state = self.map_state(raw)
@@ -243,13 +257,55 @@ class LocalProvider(Provider):
         src = self._job_dir(handle) / "output"
         listed = verify_manifest(src)
         dest = Path(dest)
-        for f in listed:
+        for i, f in enumerate(listed):
+            if i == len(listed) // 2:
+                crashpoint("retrieve:copying")
             (dest / f.path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / f.path, dest / f.path)
         shutil.copy2(src / MANIFEST, dest / MANIFEST)
         files = verify_manifest(dest)
         kind = "adapter" if (dest / "adapter_config.json").exists() else "full"
         return ModelArtifact(kind=kind, path=str(dest), files=files)
+
+
+def _record_handle(job: Path, job_id: str, pid: int, started: dt.datetime) -> JobHandle:
+    handle = JobHandle(provider=LocalProvider.name, job_id=job_id, remote_id=f"pid-{pid}", extra={
+        "job_dir": str(job), "pid": str(pid), "started_at": started.isoformat()})
+    atomic.write_text(job / "handle.json", handle.to_json())
+    return handle
+
+
+def _take_lock(lock: Path) -> bool:
+    """Create ``lock`` holding this process's pid; a lock left by a process that is gone is taken over."""
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _lock_held(lock):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return True
+    return False
+
+
+def _lock_held(lock: Path) -> bool:
+    """Whether the process that took ``lock`` is alive (an empty lock is being written: held)."""
+    try:
+        text = lock.read_text().strip()
+    except FileNotFoundError:
+        return False
+    if not text.isdigit():
+        return True
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _read_json(path: Path) -> dict[str, Any]:

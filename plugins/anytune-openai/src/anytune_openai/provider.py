@@ -290,6 +290,13 @@ class OpenAIProvider(Provider):
         if job is None:
             with translate("launch"):
                 job = self.client.fine_tuning.jobs.create(**self.body(spec, data, job_id))
+        return self._handle(job_id, job)
+
+    def find(self, spec, job_id) -> JobHandle | None:
+        job = self._find(job_id)
+        return None if job is None else self._handle(job_id, job)
+
+    def _handle(self, job_id: str, job) -> JobHandle:
         return JobHandle(provider=self.name, job_id=job_id, remote_id=job.id,
                          extra={"model": job.model, "endpoint": self.endpoint})
 
