@@ -399,3 +399,15 @@ def test_gpus_pins_one_job_per_gpu_where_the_provider_can(monkeypatch, with_fake
     assert res.exit_code == 0, res.output
     assert (started[-1].slots, started[-1].devices) == (1, ())
     assert "cannot pin a job to one GPU" in res.output
+
+
+def test_hostile_nesting_is_400_not_500(raw):
+    """A JSONL upload nested 30,000 deep (within this server's upload limit), and a request body nested as
+    deep: refused as bad input."""
+    deep = "[" * 30_000 + "]" * 30_000
+    resp = raw.post("/files", files={"file": ("deep.jsonl", (deep + "\n").encode())}, data={"purpose": "fine-tune"})
+    assert_openai_error(resp, 400, param="file", code="invalid_file_format", says="deep.jsonl:1: JSON nested too deeply")
+    body = '{"model": "tiny", "training_file": "file-x", "hyperparameters": ' + deep + "}"
+    resp = raw.post("/fine_tuning/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["type"] == "invalid_request_error"

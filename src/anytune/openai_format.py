@@ -123,6 +123,9 @@ class LineChecker:
         except ValueError as exc:
             raise DataError(f"not valid JSON: {exc}", file=self.source, line=self._lineno,
                             hint="each line of a JSONL file must be one complete JSON object") from None
+        except RecursionError:  # json's C parser stops at Python's recursion limit
+            raise DataError("JSON nested too deeply", file=self.source, line=self._lineno,
+                            hint="a training example is an object of messages, a few levels deep") from None
         try:
             kind = check_record(obj)
         except LineProblem as exc:

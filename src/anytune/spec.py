@@ -169,8 +169,8 @@ class JobSpec(_Strict):
 # --- loading -------------------------------------------------------------------------------
 
 
-def _yaml_lines(text: str) -> dict[tuple, int]:
-    """Map each key path in a YAML document to its 1-based line number."""
+def _yaml_lines(root) -> dict[tuple, int]:
+    """Map each key path of a composed YAML document to its 1-based line number."""
     import yaml
 
     lines: dict[tuple, int] = {}
@@ -186,7 +186,6 @@ def _yaml_lines(text: str) -> dict[tuple, int]:
             for i, item in enumerate(node.value):
                 walk(item, path + (i,))
 
-    root = yaml.compose(text)
     if root is not None:
         walk(root, ())
     return lines
@@ -233,22 +232,15 @@ def parse_spec(data: Any, *, source: str = "<spec>", lines: dict[tuple, int] | N
 def load_spec(path: str | Path) -> JobSpec:
     """Read and validate a job file. Relative data and model paths are resolved against the file's folder
     when they exist there; the output dir against the current directory."""
-    import yaml
+    from . import bounded_yaml
 
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = bounded_yaml.read(p, "job file")
     except FileNotFoundError:
         raise ConfigError(f"job file not found: {p}", ["create one with `anytune init`"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read job file {p}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-        lines = _yaml_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark else str(p)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data, root = bounded_yaml.load(text, str(p))
+    lines = _yaml_lines(root)
     spec = parse_spec(data, source=str(p), lines=lines)
     return _resolve_paths(spec, p.parent)
 

@@ -56,7 +56,18 @@ def discover(location: str | Path) -> list[Path]:
             raise FileProblem(p, "the folder holds no data files",
                               hint=f"put shards named *{', *'.join(sorted(set(SUFFIXES)))} in it")
         return files
+    if p.exists():  # /dev/zero, a FIFO, a socket: reading one would never end, or block
+        raise FileProblem(p, f"is {_special_kind(p)}, not a data file", hint="give a CSV, JSON(L), XLSX or "
+                          "Parquet file, or a folder of them")
     raise FileProblem(p, "no such file or folder")
+
+
+def _special_kind(p: Path) -> str:
+    import stat
+
+    mode = p.stat().st_mode
+    return ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
+            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
 
 
 def _suffix(path: Path) -> str:
