@@ -227,3 +227,25 @@ def test_visible_devices_pins_a_job_to_its_gpus(tmp_path, monkeypatch, make_job)
     assert seen.read_text().split() == ["1"]
     with pytest.raises(ConfigError, match="visible_devices"):
         LocalProvider({"visible_devices": "0;rm -rf /"})
+
+
+def test_the_trainer_gets_no_cloud_credentials(tmp_path, monkeypatch, make_job):
+    seen = tmp_path / "env.txt"
+    python = tmp_path / "python"  # stands in for the interpreter: dumps the environment it was given
+    python.write_text(f"#!/bin/sh\nenv >> {seen}\n")
+    python.chmod(0o755)
+    canaries = {"AWS_SECRET_ACCESS_KEY": "canary-aws", "AZURE_CLIENT_SECRET": "canary-azure",
+                "GOOGLE_APPLICATION_CREDENTIALS": "/canary/gcp.json", "OPENAI_API_KEY": "sk-canary",
+                "ANYTUNE_SERVE_API_KEYS": "canary-serve-key"}
+    for k, v in {**canaries, "HF_TOKEN": "hf_needed", "MY_SETTING": "mine"}.items():
+        monkeypatch.setenv(k, v)
+    spec, prepared = make_job()
+    provider = LocalProvider({"python": str(python), "pass_env": ["MY_SETTING"]})
+    provider.launch(spec, provider.upload(spec, prepared), "job-env")
+    deadline = time.time() + 10
+    while not seen.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    env = seen.read_text()
+    assert not [v for v in canaries.values() if v in env], "a cloud credential reached the trainer"
+    assert "HF_TOKEN=hf_needed" in env and "MY_SETTING=mine" in env and "PATH=" in env

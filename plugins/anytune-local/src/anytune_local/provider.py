@@ -40,6 +40,8 @@ class LocalOptions(ProviderOptions):
     visible_devices: str | None = Field(None, pattern=r"^\d+(,\d+)*$", description="GPU indices this job may "
                                         "use, e.g. 0 or 0,1 (default: every GPU; `anytune serve` pins one per job).")
     python: str | None = Field(None, description="Interpreter that runs the trainer (default: this one).")
+    pass_env: list[str] = Field(default_factory=list, description="More environment variables the trainer gets "
+                                "(it gets only what training needs: no cloud credentials).")
     cancel_grace_seconds: float = Field(10.0, ge=0, description="SIGTERM, then SIGKILL after this long.")
 
 
@@ -162,7 +164,7 @@ class LocalProvider(Provider):
             raise ProviderError(f"job {job_id} is being launched by another process", provider=self.name,
                                 operation="launch", retryable=True)
         (job / "spec.json").write_text(spec.model_dump_json())
-        env = {**os.environ, "ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"}
+        env = {**trainer_env(os.environ, self.options.pass_env), "ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"}
         if self.options.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         elif self.options.visible_devices:
@@ -266,6 +268,22 @@ class LocalProvider(Provider):
         files = verify_manifest(dest)
         kind = "adapter" if (dest / "adapter_config.json").exists() else "full"
         return ModelArtifact(kind=kind, path=str(dest), files=files)
+
+
+# What the trainer gets of this process's environment: what Python, PyTorch, CUDA, Hugging Face and the
+# system need. Cloud credentials (AWS_*, AZURE_*, GOOGLE_*, OPENAI_*) and serve's keys stay behind.
+TRAINER_ENV = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "TEMP", "TMP",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHASHSEED", "HTTP_PROXY",
+    "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "ANYTUNE_HOME", "ANYTUNE_CONFIG_DIR", "ANYTUNE_CRASH_AT"})
+TRAINER_ENV_PREFIXES = ("LC_", "HF_", "HUGGING_FACE_", "TRANSFORMERS_", "TOKENIZERS_", "TORCH", "PYTORCH_", "CUDA",
+                        "NVIDIA_", "NCCL_", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "XDG_", "ACCELERATE_", "TRITON_",
+                        "BNB_", "ANYTUNE_TRAINER_")
+
+
+def trainer_env(environ: dict[str, str], extra: list[str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in TRAINER_ENV or k.startswith(TRAINER_ENV_PREFIXES) or k in extra}
 
 
 def _record_handle(job: Path, job_id: str, pid: int, started: dt.datetime) -> JobHandle:
