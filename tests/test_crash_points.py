@@ -22,19 +22,24 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
 TRAINS = ("submit:launched", "local:started")  # the provider had started the job when the CLI died
 
 
-@pytest.fixture
-def job(tmp_path) -> Path:
-    """The quickstart model on 120 of its examples, one epoch, no generation: a few seconds of training."""
-    rows = (QUICKSTART / "support_tickets.csv").read_text().splitlines()[:121]
+def write_job(tmp_path: Path, examples: int = 120, **hyperparameters) -> Path:
+    """The quickstart model on some of its examples, no generation: a few seconds of training."""
+    rows = (QUICKSTART / "support_tickets.csv").read_text().splitlines()[:examples + 1]
     (tmp_path / "tickets.csv").write_text("\n".join(rows) + "\n")
     spec = {"name": "crash", "base_model": str(QUICKSTART / "model"), "provider": "local", "method": "full",
             "data": {"train": str(tmp_path / "tickets.csv"), "columns": {"prompt": "question", "completion": "answer"},
                      "format": "chat", "validation": "auto", "test": "none", "split": [0.9, 0.1, 0.0]},
-            "hyperparameters": {"epochs": 1, "batch_size": 16, "max_seq_length": 64, "learning_rate": 2e-3},
+            "hyperparameters": {"epochs": 1, "batch_size": 16, "max_seq_length": 64, "learning_rate": 2e-3,
+                                **hyperparameters},
             "evaluation": {"enabled": False}, "output_dir": str(tmp_path / "runs" / "{job_id}")}
     path = tmp_path / "job.yaml"
     path.write_text(json.dumps(spec))  # JSON is YAML
     return path
+
+
+@pytest.fixture
+def job(tmp_path) -> Path:
+    return write_job(tmp_path)
 
 
 def cli(tmp_path: Path, *args: str, crash: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -127,3 +132,36 @@ def test_a_retrieve_killed_half_way_leaves_no_half_model_and_is_redone(tmp_path,
     again = cli(tmp_path, "retrieve", job_id)
     assert again.returncode == 0, again.stderr
     assert verify_manifest(tmp_path / "runs" / job_id)
+
+
+@pytest.mark.slow
+def test_a_trainer_killed_mid_run_resumes_from_its_checkpoint_as_the_same_job(tmp_path):
+    job = write_job(tmp_path, examples=800, epochs=2, eval_steps=5)
+    assert cli(tmp_path, "submit", str(job), "-y").returncode == 0
+    job_id = only_job(tmp_path)["id"]
+    folder = tmp_path / "home" / "jobs" / job_id
+    deadline = time.time() + 120  # killed as the second checkpoint appears: likely torn, the first is whole
+    while len(list((folder / "checkpoints").glob("checkpoint-*"))) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(json.loads((folder / "runner.json").read_text())["trainer_pid"], signal.SIGKILL)
+    assert finish(tmp_path, job_id)["state"] == "failed"
+    assert cli(tmp_path, "resume", job_id).returncode == 0
+    assert finish(tmp_path, job_id)["state"] == "succeeded"
+    log = (folder / "trainer.log").read_text()
+    assert "resuming from" in log and trainer_runs(tmp_path, job_id) == 2
+    assert cli(tmp_path, "retrieve", job_id).returncode == 0 and verify_manifest(tmp_path / "runs" / job_id)
+    attempts = json.loads(cli(tmp_path, "jobs", "--json").stdout)[0]
+    assert attempts["seconds"] > 0
+    again = cli(tmp_path, "resume", job_id)
+    assert again.returncode == 2 and "succeeded: nothing to resume" in again.stderr
+
+
+@pytest.mark.slow
+def test_an_interrupted_submit_is_resumed_by_launching_it(tmp_path, job):
+    assert cli(tmp_path, "submit", str(job), "-y", crash="submit:uploaded").returncode == -signal.SIGKILL
+    job_id = only_job(tmp_path)["id"]
+    assert only_job(tmp_path)["state"] == "interrupted"
+    resumed = cli(tmp_path, "resume", job_id)
+    assert resumed.returncode == 0 and "first submit was interrupted" in resumed.stdout, resumed.stderr
+    assert finish(tmp_path, job_id)["state"] == "succeeded"
+    assert trainer_runs(tmp_path, job_id) == 1

@@ -85,3 +85,21 @@ def test_init_adapter_must_be_an_adapter_and_a_provider_that_trains_here(tmp_pat
     cloud = spec.updated(init_adapter=str(start), provider="sagemaker")
     with pytest.raises(ConfigError, match="init_adapter: the cloud job receives"):
         plan(cloud, DataStats(splits={"train": SplitStats(examples=10, tokens=1000)}))
+
+
+def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path):
+    """A process killed while the Trainer was saving leaves a checkpoint folder without the mark: the newest
+    marked one is chosen, and the torn one after it is removed."""
+    from anytune.trainer.checkpoints import COMPLETE, latest_complete
+
+    for step, whole in ((5, True), (10, True), (15, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+        if whole:
+            (folder / COMPLETE).touch()
+    assert latest_complete(tmp_path) == tmp_path / "checkpoint-10"
+    assert (tmp_path / "checkpoint-15").exists()
+    assert latest_complete(tmp_path, remove_torn=True) == tmp_path / "checkpoint-10"
+    assert not (tmp_path / "checkpoint-15").exists() and (tmp_path / "checkpoint-5").exists()
+    assert latest_complete(tmp_path / "none") is None

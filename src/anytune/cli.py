@@ -341,6 +341,16 @@ def status(job_id: JobIdArg = None):
 
 
 @app.command()
+def resume(job_id: JobIdArg = None):
+    """Start a failed, cancelled or interrupted job again as the same job: from its last checkpoint where the
+    provider keeps them (local), or launched afresh when its submit was interrupted before launch."""
+    from . import jobs
+
+    rec = jobs.resume(_job_id(job_id))
+    out.print(f"{rec.id}: {escape(rec.message)}; follow it with `anytune logs -f {rec.id}`")
+
+
+@app.command()
 def logs(job_id: JobIdArg = None,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")] = False):
     """Print a job's logs."""

@@ -255,7 +255,58 @@ def _over_budget(rec: JobRecord, status: JobStatus) -> str:
     return ""
 
 
+def resume(job_id: str, store: JobStore | None = None) -> JobRecord:
+    """Start an ended job again as the same job: one whose submit was interrupted is launched on its
+    provider; a failed or cancelled one continues from its last checkpoint (``Provider.resume``). What the
+    earlier attempts ran and cost stays on the record (``actual.attempts``)."""
+    from .data import load_prepared
+
+    store = store or JobStore()
+    rec, _ = refresh(job_id, store)
+    if rec.state == JobState.SUCCEEDED.value:
+        raise ConfigError(f"job {rec.id} succeeded: nothing to resume (`anytune retrieve {rec.id}`)")
+    if not rec.terminal:
+        raise ConfigError(f"job {rec.id} is {rec.state}: wait for it to end, or `anytune cancel {rec.id}` first")
+    prepared = load_prepared(Path(rec.data_dir))
+    attempts = rec.actual.get("attempts", []) + ([{k: v for k, v in rec.actual.items() if k != "attempts"}]
+                                                 if rec.actual.get("seconds") is not None else [])
+    values: dict[str, Any] = {"actual_json": json.dumps({"attempts": attempts}) if attempts else None,
+                              "error": "", "artifact_json": None, "log_cursor": "", "submitter": _me()}
+    store.update(rec.id, **values)
+    if not rec.handle_json:  # never launched: do what the interrupted submit did not
+        spec = rec.spec.with_provider(rec.provider)
+        plan = dispatch.plan(spec, prepared.stats, load_profile(rec.profile or None))
+        chosen, handle = dispatch.run_with_fallback(plan, lambda cand: _launch(spec, cand, prepared, rec.id, store))
+        how = f"launched on {chosen.name} (the first submit was interrupted)"
+    else:
+        provider = provider_for(rec)
+        store.update(rec.id, state=UPLOADING)
+        ref = provider.upload(rec.spec, prepared)
+        store.update(rec.id, state=LAUNCHING)
+        handle = provider.resume(rec.spec, ref, rec.handle, plan=rec.estimate)
+        how = f"resumed on {rec.provider} from its last checkpoint (attempt {len(attempts) + 1})"
+    return store.update(rec.id, handle_json=handle.to_json(), state=JobState.QUEUED.value, launched_at=_now(),
+                        submitter="", message=how)
+
+
 def _actual(rec: JobRecord, status: JobStatus) -> dict[str, Any]:
+    """Seconds and cost of the run that just ended, plus the earlier attempts of a resumed job."""
+    out = _this_attempt(rec, status)
+    earlier = rec.actual.get("attempts", [])
+    if earlier:
+        runs = [*earlier, dict(out)]
+        out.update(attempts=runs, seconds=round(sum(a["seconds"] for a in runs), 1))
+        if all("cost_usd" in a for a in runs):
+            cost = sum(Decimal(a["cost_usd"]) for a in runs)
+            out["cost_usd"] = f"{cost:.4f}"
+            est = rec.estimate
+            planned = est.planned_total(rec.spec.compute.spot).amount if est else Decimal(0)
+            if planned > 0 and "error_pct" in out:
+                out["error_pct"] = round(float((cost - planned) / planned * 100), 1)
+    return out
+
+
+def _this_attempt(rec: JobRecord, status: JobStatus) -> dict[str, Any]:
     if status.billable_seconds is not None:
         seconds, basis = status.billable_seconds, "billable seconds reported by the provider"
     elif status.started_at and status.ended_at:

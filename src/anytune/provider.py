@@ -225,6 +225,12 @@ class Provider(ABC):
         """Start training. Idempotent for one ``job_id``: a retry finds the job it already made. ``plan`` is
         this provider's estimate recorded on the job (the hardware the user accepted); None: choose again."""
 
+    def resume(self, spec: JobSpec, data: DataRef, handle: JobHandle, plan: CostEstimate | None = None) -> JobHandle:
+        """Start an ended (failed, cancelled) job again from its last checkpoint, as the same job; returns
+        the new attempt's handle. Default: this provider cannot."""
+        raise ConfigError(f"the {self.name} provider cannot resume a job from its checkpoints yet; "
+                          "submit the spec again")
+
     def find(self, spec: JobSpec, job_id: str) -> JobHandle | None:
         """The job a launch for ``job_id`` started, found from the id alone (None: nothing was started). A
         submit that died between launch and recording the handle is completed through this (see

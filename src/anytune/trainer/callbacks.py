@@ -78,6 +78,17 @@ class EpochEnd(TrainerCallback):
         control.should_save = not (Path(args.output_dir) / f"checkpoint-{state.global_step}").exists()
 
 
+class MarkComplete(TrainerCallback):
+    """Marks each checkpoint once the Trainer has written all of it (see anytune.trainer.checkpoints)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        from .checkpoints import COMPLETE
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / COMPLETE).touch()
+
+
 class CheckpointOnSigterm(TrainerCallback):
     """SIGTERM while training (spot or low-priority capacity reclaimed, `anytune cancel`, a platform stop):
     finish the current optimizer step, save a checkpoint and stop, so that a restart with the same checkpoints

@@ -117,12 +117,13 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
 
 def _resume_point(paths: RunPaths, spec: JobSpec) -> tuple[str | None, dict[str, Any]]:
     """The latest checkpoint of this same job, and what the first run recorded (eval_loss_before)."""
-    from transformers.trainer_utils import get_last_checkpoint
+    from .checkpoints import latest_complete
 
     record_path = paths.checkpoints / RUN_FILE
     if not paths.checkpoints.is_dir():
         return None, {}
-    last = get_last_checkpoint(str(paths.checkpoints))
+    found = latest_complete(paths.checkpoints, remove_torn=True)  # a save cut short is not resumed from
+    last = str(found) if found else None
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     if last and record.get("spec_hash") not in (None, spec.spec_hash()):
         raise ConfigError(f"the checkpoints in {paths.checkpoints} belong to another job "
@@ -168,14 +169,14 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     import torch
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    from .callbacks import CheckpointOnSigterm, EpochEnd, Progress, TensorBoard
+    from .callbacks import CheckpointOnSigterm, EpochEnd, MarkComplete, Progress, TensorBoard
 
     hp = spec.hyperparameters
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
     kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
                                          checkpointing=cuda and _needs_checkpointing(spec, log))
     board, stop = TensorBoard(paths.logs), CheckpointOnSigterm()
-    callbacks = [Progress(status, log), board, stop] + ([EpochEnd()] if hp.eval_steps else [])
+    callbacks = [Progress(status, log), board, stop, MarkComplete()] + ([EpochEnd()] if hp.eval_steps else [])
     if spec.objective == "dpo":
         from . import dpo
 

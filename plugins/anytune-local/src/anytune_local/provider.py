@@ -25,6 +25,7 @@ from anytune.artifacts import MANIFEST, verify_manifest
 from anytune.crashpoints import crashpoint
 from anytune.errors import ConfigError, DataError, NotFound, ProviderError
 from anytune.provider import Capability, Provider, ProviderOptions, require_succeeded
+from anytune.trainer import checkpoints
 from anytune.types import DataRef, JobHandle, JobState, JobStatus, LogChunk, ModelArtifact, Readiness
 
 from . import _machine, _process
@@ -178,6 +179,25 @@ class LocalProvider(Provider):
                                 operation="launch") from exc
         crashpoint("local:started")
         return _record_handle(job, job_id, pid, dt.datetime.now(dt.UTC))
+
+    def resume(self, spec, data: DataRef, handle: JobHandle, plan=None) -> JobHandle:
+        """The same job folder, a new trainer process: it resumes from the newest checkpoint in
+        ``checkpoints/`` (the trainer checks that they are this spec's). The ended attempt's records move to
+        ``attempts/<n>/``; the log goes on in trainer.log."""
+        job = self._known(handle)
+        state = self.status(handle).state
+        if not state.terminal or state is JobState.SUCCEEDED:
+            raise ConfigError(f"local job {handle.job_id} is {state.value}: only a failed or cancelled job resumes")
+        if not checkpoints.complete(job / "checkpoints"):
+            raise ConfigError(f"local job {handle.job_id} left no checkpoint in {job / 'checkpoints'}; "
+                              "submit the spec again")
+        earlier = list((job / "attempts").glob("*")) if (job / "attempts").is_dir() else []
+        attempt = job / "attempts" / str(len(earlier) + 1)
+        attempt.mkdir(parents=True)
+        for name in ("handle.json", _process.RUNNER, _process.EXIT, _process.CANCELLED, "status.json", "launch.lock"):
+            if (job / name).exists():
+                os.replace(job / name, attempt / name)
+        return self.launch(spec, data, handle.job_id, plan)
 
     def find(self, spec, job_id: str) -> JobHandle | None:
         """From the job folder: the recorded handle, else what the runner recorded once the trainer started
