@@ -47,13 +47,14 @@ def test_every_reason_over_http(reason, provider, vertex):
     (400, "INVALID_ARGUMENT", errors.ProviderError),
 ])
 def test_status_codes_without_a_reason(status, code, expected, provider, vertex):
-    # On 401 google-auth's transport refreshes the credentials and tries again (twice).
-    sends = 3 if status == 401 else 1
+    # On 401 google-auth's transport refreshes the credentials and tries again (twice); a 500 to a read is
+    # sent again by the Retry, up to max_attempts (2 here).
+    sends = {401: 3, 500: 2}.get(status, 1)
     vertex.script(GET, [google_error(status, code, "what Google said")] * sends)
     with pytest.raises(errors.ProviderError) as info:
         provider.status(GHOST)
     assert type(info.value) is expected and str(status) in str(info.value)
-    assert len(vertex.calls(GET)) == sends, "not a transient error: not retried"
+    assert len(vertex.calls(GET)) == sends, "retried only when transient, and at most max_attempts times"
 
 
 def test_a_stockout_in_the_legacy_errors_list(provider, vertex):
@@ -91,19 +92,23 @@ def data(bucket):
     return DataRef(provider="vertex", content_hash="cd" * 32, uris={"train": f"gs://{bucket}/d/train.jsonl"})
 
 
-def test_create_is_resent_only_when_refused_unprocessed(provider, spec, data, vertex):
-    """A 503 may come after the job was made: not resent; the next launch looks the job up by label.
-    A 429 (throttled) was not processed: resent at once."""
+def test_create_is_resent_only_when_refused_unprocessed_or_looked_up_first(provider, spec, data, vertex):
+    """A 503 may come after the job was made: the SDK does not resend it; launch looks the job up by label
+    and sends the create again only when none is there (CloudProvider._create_once). A 429 (throttled) was
+    not processed: the SDK resends it at once."""
     vertex.script(CREATE, [google_error(503, "UNAVAILABLE", "backend error")])
-    with pytest.raises(errors.ProviderUnavailable) as info:
-        provider.launch(spec, data, "j503")
-    assert info.value.retryable and len(vertex.calls(CREATE)) == 1
-    handle = provider.launch(spec, data, "j503")  # what the dispatcher's retry does
+    handle = provider.launch(spec, data, "j503")
     assert len(vertex.calls(CREATE)) == 2 and provider.status(handle).state is JobState.QUEUED
+    assert len([c for c in vertex.calls(r"^GET .*/customJobs$")]) >= 2, "looked up before each create"
+
+    vertex.script(CREATE, [google_error(503, "UNAVAILABLE", "backend error")] * 2)  # max_attempts is 2 here
+    with pytest.raises(errors.ProviderUnavailable) as info:
+        provider.launch(spec, data, "j503-twice")
+    assert info.value.retryable  # the dispatcher's retry goes on from here
 
     vertex.script(CREATE, [google_error(429, "RESOURCE_EXHAUSTED", "slow down", "RATE_LIMIT_EXCEEDED")])
     provider.launch(spec, data, "j429")
-    assert len(vertex.calls(CREATE)) == 4
+    assert len(vertex.calls(CREATE)) == 6
 
 
 @pytest.mark.parametrize("reason, expected", [("RESOURCE_QUOTA_EXCEEDED", errors.QuotaExceeded),

@@ -88,11 +88,17 @@ def reasons_of(exc: Any) -> list[str]:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth sending the same request again: 503, or 429 that is neither a quota nor a stockout."""
+    """Worth sending the same (idempotent) request again: 500, 502, 503, 504, a dropped connection, or 429
+    that is neither a quota nor a stockout."""
     from google.api_core import exceptions as gx
 
-    if isinstance(exc, (gx.ServiceUnavailable, gx.BadGateway, gx.GatewayTimeout)):
+    if isinstance(exc, (gx.InternalServerError, gx.ServiceUnavailable, gx.BadGateway, gx.GatewayTimeout)):
         return True
+    if isinstance(exc, ConnectionError) or _is_network(exc):  # reset, refused, timed out
+        return True
+    status = _media_status(exc)  # a Cloud Storage upload or download answered before api_core saw it
+    if status is not None:
+        return status in (500, 502, 503, 504) or (status == 429 and not reasons_of(exc))
     if isinstance(exc, gx.TooManyRequests):
         return not any(REASONS.get(r) in (errors.QuotaExceeded, errors.CapacityUnavailable) for r in reasons_of(exc))
     return False
@@ -148,6 +154,16 @@ def _local(exc: Exception, operation: str) -> errors.AnytuneError | None:
     if type(exc).__module__ in SDK_ERROR_MODULES:  # e.g. a client-side setting the library refused
         return make(errors.ProviderError, f"{type(exc).__name__}: {exc}")
     return None
+
+
+def _media_status(exc: BaseException) -> int | None:
+    """The HTTP status of google-cloud-storage's media-transfer error (``InvalidResponse``), else None."""
+    from google.cloud.storage import exceptions as sx
+
+    if not isinstance(exc, sx.InvalidResponse):
+        return None
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def _is_network(exc: Exception) -> bool:

@@ -1,0 +1,47 @@
+"""Cloud faults, for real: the provider talks to moto through anytune.testing.faults.FaultProxy, which fails
+one request in five (500, 503, 429, connection reset, "applied, then 500"). botocore's own retry mode
+(adaptive, max_attempts) must carry every verb through, with one remote job and the data intact."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+from anytune_sagemaker.provider import SageMakerProvider
+
+from anytune.testing.faults import KINDS, FaultProxy
+from anytune.types import JobState
+
+
+def client(service: str):
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1")  # AWS_ENDPOINT_URL: moto itself, not the proxy
+
+
+@pytest.mark.slow  # the container plays a real (tiny) training run
+def test_the_lifecycle_survives_one_request_in_five_faulted(options, spec, prepared, container, moto_server, tmp_path):
+    with FaultProxy(moto_server, rate=0.2, seed=11) as proxy:
+        provider = SageMakerProvider({**options, "endpoint_url": proxy.url, "max_attempts": 10})
+        data = provider.upload(spec, prepared)
+        handle = provider.launch(spec, data, "faulty-1")
+        assert provider.launch(spec, data, "faulty-1").remote_id == handle.remote_id
+        container(handle.remote_id)
+        deadline = time.time() + 60
+        while (status := provider.status(handle)).state is not JobState.SUCCEEDED and time.time() < deadline:
+            time.sleep(0.2)
+        assert status.state is JobState.SUCCEEDED, status
+        assert provider.logs(handle).lines
+        artifact = provider.retrieve(handle, tmp_path / "model")  # every file checked against the manifest
+    assert artifact.files
+    named = [j for j in client("sagemaker").list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
+             if j["TrainingJobName"] == handle.remote_id]
+    assert len(named) == 1, "exactly one remote job"
+    s3 = client("s3")
+    for split, path in prepared.files.items():  # what reached S3 is byte for byte what was prepared
+        bucket, key = data.uris[split].removeprefix("s3://").split("/", 1)
+        sent = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(sent).digest() == hashlib.sha256(path.read_bytes()).digest(), split
+    print(f"sagemaker: {proxy.requests} requests, {proxy.faulted} faulted {dict(proxy.faults)}")
+    assert proxy.faulted >= 10 and set(proxy.faults) == set(KINDS), proxy.faults
