@@ -49,6 +49,7 @@ class FaultProxy:
         self.random = random.Random(seed)
         self.faults: Counter[str] = Counter()
         self.requests = 0
+        self.log: list[tuple[str, str, str | None]] = []  # (method, path, fault) of every request
         self.lock = threading.Lock()
         outer = self
 
@@ -115,14 +116,19 @@ class FaultProxy:
 
     def _choose(self, method: str, path: str) -> str | None:
         with self.lock:
-            self.requests += 1
-            if any(path.startswith(p) for p in self.spare) or (self.only and not self.only.search(f"{method} {path}")):
-                return None
-            if self.random.random() >= self.rate:
-                return None
-            kind = self.random.choice(self.kinds)
-            self.faults[kind] += 1
+            kind = self._pick(method, path)
+            self.log.append((method, path, kind))
             return kind
+
+    def _pick(self, method: str, path: str) -> str | None:
+        self.requests += 1
+        if any(path.startswith(p) for p in self.spare) or (self.only and not self.only.search(f"{method} {path}")):
+            return None
+        if self.random.random() >= self.rate:
+            return None
+        kind = self.random.choice(self.kinds)
+        self.faults[kind] += 1
+        return kind
 
     def _forward(self, method: str, path: str, headers, body: bytes) -> tuple[int, dict[str, str], bytes]:
         if self.upstream_tls:

@@ -29,7 +29,10 @@ def require(module: str) -> ModuleType:
 def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
     """azure-core's RetryPolicy and transport settings (they retry 408, 429, 500, 502, 503, 504 and
     connection errors, honouring Retry-After)."""
-    return {"retry_total": policy.attempts - 1, "retry_backoff_factor": policy.initial_backoff_s,
+    # retry_status too: azure-core's own default (3) would cap retries on a 5xx/429 below max_attempts.
+    return {"retry_total": policy.attempts - 1, "retry_status": policy.attempts - 1,
+            "retry_connect": policy.attempts - 1, "retry_read": policy.attempts - 1,
+            "retry_backoff_factor": policy.initial_backoff_s,
             "retry_backoff_max": policy.max_backoff_s, "connection_timeout": policy.connect_timeout_s,
             "read_timeout": policy.read_timeout_s}
 
