@@ -6,12 +6,11 @@ the data intact."""
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from azml_arm import FakeCredential
 
-from anytune.testing.faults import KINDS, FaultProxy
+from anytune.testing.faults import KINDS, FaultProxy, wait_until_ended
 from anytune.types import JobState
 
 # Azure Storage throttles with 503 ServerBusy, never 429 (its retry policy does not retry a 429).
@@ -34,9 +33,7 @@ def test_the_lifecycle_survives_one_request_in_five_faulted(options, spec, prepa
         assert provider.launch(spec, data, "faulty-1").remote_id == handle.remote_id
         code, output = container(handle.remote_id)
         assert code == 0, "\n".join(output[-40:])
-        deadline = time.time() + 60
-        while (status := provider.status(handle)).state is not JobState.SUCCEEDED and time.time() < deadline:
-            time.sleep(0.2)
+        status = wait_until_ended(provider, handle, timeout=60)
         assert status.state is JobState.SUCCEEDED, status
         assert provider.logs(handle).lines
         artifact = provider.retrieve(handle, tmp_path / "model")  # every file checked against the manifest

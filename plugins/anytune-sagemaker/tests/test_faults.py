@@ -5,12 +5,11 @@ one request in five (500, 503, 429, connection reset, "applied, then 500"). boto
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from anytune_sagemaker.provider import SageMakerProvider
 
-from anytune.testing.faults import KINDS, FaultProxy
+from anytune.testing.faults import KINDS, FaultProxy, wait_until_ended
 from anytune.types import JobState
 
 
@@ -28,9 +27,7 @@ def test_the_lifecycle_survives_one_request_in_five_faulted(options, spec, prepa
         handle = provider.launch(spec, data, "faulty-1")
         assert provider.launch(spec, data, "faulty-1").remote_id == handle.remote_id
         container(handle.remote_id)
-        deadline = time.time() + 60
-        while (status := provider.status(handle)).state is not JobState.SUCCEEDED and time.time() < deadline:
-            time.sleep(0.2)
+        status = wait_until_ended(provider, handle, timeout=60)
         assert status.state is JobState.SUCCEEDED, status
         assert provider.logs(handle).lines
         artifact = provider.retrieve(handle, tmp_path / "model")  # every file checked against the manifest

@@ -6,14 +6,13 @@ retries must carry every verb through, with one remote job and the data intact."
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from anytune_vertex._request import LABEL_JOB
 from anytune_vertex.provider import VertexProvider
 
 from anytune.cloud.names import job_name
-from anytune.testing.faults import KINDS, FaultProxy
+from anytune.testing.faults import KINDS, FaultProxy, wait_until_ended
 from anytune.types import JobState
 
 
@@ -30,10 +29,7 @@ def test_the_lifecycle_survives_one_request_in_five_faulted(options, spec, prepa
         handle = provider.launch(spec, data, "faulty-1")
         assert provider.launch(spec, data, "faulty-1").remote_id == handle.remote_id
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)  # the container's own clients: not faulted
-        deadline = time.time() + 120
-        while (status := provider.status(handle)).state is not JobState.SUCCEEDED and time.time() < deadline:
-            assert not status.state.terminal, status
-            time.sleep(0.2)
+        status = wait_until_ended(provider, handle, timeout=120)
         assert status.state is JobState.SUCCEEDED, status
         assert provider.logs(handle).lines
         artifact = provider.retrieve(handle, tmp_path / "model")  # every file checked against the manifest

@@ -156,3 +156,13 @@ class FaultProxy:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_until_ended(provider, handle, timeout: float = 60.0, interval: float = 0.2):
+    """Poll ``provider.status`` until the job ends or ``timeout`` passes; the last status."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (status := provider.status(handle)).state.terminal and time.monotonic() < deadline:
+        time.sleep(interval)
+    return status
