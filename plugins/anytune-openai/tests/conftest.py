@@ -7,7 +7,8 @@ import pytest
 
 from anytune import registry
 from anytune.serve.testing import ServeProcess
-from anytune.testing.tiny_model import build_tiny_model
+from anytune.spec import DataSpec, Hyperparameters, JobSpec
+from anytune.testing.tiny_model import build_tiny_model, write_tiny_data
 
 KEY_ENV = "ANYTUNE_TEST_SERVE_KEY"
 
@@ -41,3 +42,13 @@ def serve_options(serve, monkeypatch):
     """Provider options pointing the OpenAI provider at anytune serve (the key comes from the environment)."""
     monkeypatch.setenv(KEY_ENV, serve.key)
     return {"base_url": serve.url, "api_key_env": KEY_ENV, "model": "tiny", "max_retries": 0}
+
+
+@pytest.fixture
+def serve_spec(tiny, tmp_path, serve_options):
+    """A job for the OpenAI provider at anytune serve: the tiny model on 24 + 8 examples."""
+    files = write_tiny_data(tmp_path / "source", train=24, validation=8, test=0)
+    return JobSpec(name="support-bot", base_model=str(tiny), provider="openai",
+                   provider_options={"openai": {**serve_options, "suffix": "helpdesk"}},
+                   data=DataSpec(train=str(files["train"]), validation=str(files["validation"]), test="none"),
+                   hyperparameters=Hyperparameters(epochs=1, batch_size=4), output_dir=str(tmp_path / "out"))

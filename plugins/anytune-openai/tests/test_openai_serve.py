@@ -11,35 +11,24 @@ from anytune_openai.provider import OpenAIProvider
 
 from anytune import jobs
 from anytune.data import prepare
-from anytune.spec import DataSpec, Hyperparameters, JobSpec
-from anytune.testing.tiny_model import write_tiny_data
 
 
-@pytest.fixture
-def spec(tiny, tmp_path, serve_options):
-    files = write_tiny_data(tmp_path / "source", train=24, validation=8, test=0)
-    return JobSpec(name="support-bot", base_model=str(tiny), provider="openai",
-                   provider_options={"openai": {**serve_options, "suffix": "helpdesk"}},
-                   data=DataSpec(train=str(files["train"]), validation=str(files["validation"]), test="none"),
-                   hyperparameters=Hyperparameters(epochs=1, batch_size=4), output_dir=str(tmp_path / "out"))
-
-
-def test_an_upload_the_endpoint_lost_is_sent_again(spec, serve_options, serve, tmp_path):
+def test_an_upload_the_endpoint_lost_is_sent_again(serve_spec, serve_options, serve, tmp_path):
     provider = OpenAIProvider(serve_options)
-    prepared = prepare(spec, tmp_path / "data")
-    first = provider.upload(spec, prepared)
+    prepared = prepare(serve_spec, tmp_path / "data")
+    first = provider.upload(serve_spec, prepared)
     assert first.bytes_sent > 0 and set(first.uris) == {"train", "validation"}
     client = openai.OpenAI(base_url=serve.url, api_key=serve.key)
     assert client.files.content(first.uris["train"]).text.startswith('{"messages":')
     client.files.delete(first.uris["train"])
-    second = provider.upload(spec, prepared)
+    second = provider.upload(serve_spec, prepared)
     assert second.uris["validation"] == first.uris["validation"]  # still there: reused
     assert second.uris["train"] != first.uris["train"] and second.bytes_sent > 0  # gone: uploaded again
 
 
 @pytest.mark.slow
-def test_submit_follow_retrieve_through_anytune_serve(spec, tmp_path):
-    sub = jobs.submit(spec)
+def test_submit_follow_retrieve_through_anytune_serve(serve_spec, tmp_path):
+    sub = jobs.submit(serve_spec)
     rec = sub.record
     assert sub.plan.viable[0].estimate.total.amount == 0  # priced as unknown at a non-OpenAI endpoint
     assert rec.handle.remote_id.startswith("ftjob-")
@@ -55,7 +44,7 @@ def test_submit_follow_retrieve_through_anytune_serve(spec, tmp_path):
     artifact = jobs.retrieve(rec.id)
     assert artifact.kind == "remote" and artifact.remote_model_id.startswith("ft:tiny:anytune:helpdesk:")
     assert any("weights cannot be downloaded" in n for n in artifact.notes)
-    out = spec.output_path(rec.id)  # output_dir has no {job_id}: tmp_path / "out"
+    out = serve_spec.output_path(rec.id)  # output_dir has no {job_id}: tmp_path / "out"
     model = json.loads((out / "model.json").read_text())
     assert model["fine_tuned_model"] == artifact.remote_model_id and "weights cannot be downloaded" in model["note"]
     checkpoints = json.loads((out / "checkpoints.json").read_text())

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import time
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,7 +43,7 @@ from .bundle import BUNDLE_NAME, build_bundle
 from .instances import estimate_instances, seq_length_stats
 from .layout import StorageLayout
 from .model import folder_hash, local_model_dir, model_files
-from .retry import RetryPolicy
+from .retry import RetryPolicy, create_once
 
 if TYPE_CHECKING:
     from ..data import PreparedData
@@ -229,29 +228,9 @@ class CloudProvider(Provider):
         return self._handle(job_id, job, spec.method)
 
     def _create_once(self, job_id: str, request: Any) -> Any:
-        """Send the create, once in effect. The SDKs do not repeat a create whose answer was lost (it may
-        have been applied); here a lost or failed answer is followed by a look-up by the job's name, and
-        the create is sent again only when no job is there."""
-        policy, wait, attempt = self.retry_policy, self.retry_policy.initial_backoff_s, 0
-        while True:
-            attempt += 1
-            try:
-                job = self._create(request)
-            except errors.AlreadyExists:  # another attempt (ours, or a retry of the SDK's) created it
-                job = None
-            except errors.ProviderError as exc:
-                if not exc.retryable or attempt == policy.attempts:
-                    raise
-                job = self._find(job_id)  # applied, and only the answer was lost?
-                if job is None:
-                    time.sleep(wait)
-                    wait = min(wait * 2, policy.max_backoff_s)
-                    continue
-            job = job if job is not None else self._find(job_id)
-            if job is None:
-                raise errors.ProviderError(f"the {self.label} job for {job_id} was created but cannot be found",
-                                           provider=self.name, operation="launch", retryable=True)
-            return job
+        """Send the create, once in effect (the SDKs do not repeat a create whose answer was lost)."""
+        return create_once(lambda: self._create(request), lambda: self._find(job_id), self.retry_policy,
+                           what=f"the {self.label} job for {job_id}", provider=self.name)
 
     def find(self, spec: JobSpec, job_id: str) -> JobHandle | None:
         job = self._find(job_id)  # deterministic names and labels from the job id

@@ -286,10 +286,22 @@ class OpenAIProvider(Provider):
         return None
 
     def launch(self, spec, data, job_id, plan=None) -> JobHandle:
+        """Create the job once: the SDK sends no idempotency key and would repeat a create whose answer was
+        lost (a second, paid job), so the create goes out without the SDK's retries and a failed answer is
+        followed by a look-up by the job id in metadata before it is sent again (``create_once``)."""
+        from anytune.cloud.retry import RetryPolicy, create_once
+
         job = self._find(job_id)
         if job is None:
-            with translate("launch"):
-                job = self.client.fine_tuning.jobs.create(**self.body(spec, data, job_id))
+            body = self.body(spec, data, job_id)
+
+            def create():
+                with translate("launch"):
+                    return self.client.with_options(max_retries=0).fine_tuning.jobs.create(**body)
+
+            policy = RetryPolicy(attempts=self.options.max_retries + 1, initial_backoff_s=0.5, max_backoff_s=8)
+            job = create_once(create, lambda: self._find(job_id), policy, what=f"the fine-tuning job for {job_id}",
+                              provider=self.name)
         return self._handle(job_id, job)
 
     def find(self, spec, job_id) -> JobHandle | None:
