@@ -18,6 +18,8 @@ POINTS = {
     "submit:launched": "the provider started the job; its handle is not recorded yet",
     "local:started": "the local trainer process started; its handle.json is not written yet",
     "retrieve:copying": "half of the model's files are copied",
+    "cloud:uploading": "a cloud upload has sent some of its bytes, not all (the plugins' crash tests)",
+    "cloud:created": "the cloud answered the create of the job; nothing else is known of it yet",
 }
 
 

@@ -35,6 +35,7 @@ JOBS = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/
                   r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 PROGRESSION = ("NotStarted", "Queued", "Running")
 ISSUER = "anytune-tests"
+IDENTITY_PATH, IDENTITY_SECRET = "/msi/token", "anytune-identity-header"
 
 
 class FakeCredential:
@@ -192,8 +193,11 @@ class ArmServer:
                 path = self.path.split("?", 1)[0]
                 with outer.lock:
                     outer.requests.append((self.command, path, body))
-                    status, reply, headers = outer.answer(self.command, path, body,
-                                                          self.headers.get("Authorization", ""))
+                    if path == IDENTITY_PATH:
+                        status, reply, headers = outer.identity_token(self.path, self.headers)
+                    else:
+                        status, reply, headers = outer.answer(self.command, path, body,
+                                                              self.headers.get("Authorization", ""))
                 data = json.dumps(reply).encode() if reply is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -262,6 +266,21 @@ class ArmServer:
             job["status"] = PROGRESSION[PROGRESSION.index(job["status"]) + 1]
         elif job["status"] == "Running" and job.get("final"):
             job["status"] = job["final"]
+
+    def identity_token(self, url: str, headers: Any) -> tuple[int, Any, dict[str, str]]:
+        """A managed identity's token, as App Service's identity endpoint hands it out (azure-identity's
+        ManagedIdentityCredential asks it when IDENTITY_ENDPOINT and IDENTITY_HEADER are set): what a
+        process that gets no credential object (the CLI) authenticates with here."""
+        import time
+        from urllib.parse import parse_qs, urlsplit
+
+        from anytune_azureml._sdk import unsigned_jwt
+
+        if headers.get("X-IDENTITY-HEADER") != IDENTITY_SECRET:
+            return 401, {"error": "invalid_request", "error_description": "bad X-IDENTITY-HEADER"}, {}
+        resource = parse_qs(urlsplit(url).query).get("resource", [""])[0]
+        return 200, {"access_token": unsigned_jwt({"aud": resource, "iss": ISSUER}), "resource": resource,
+                     "expires_on": str(int(time.time()) + 3600), "token_type": "Bearer"}, {}
 
     def answer(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any, dict[str, str]]:
         if method == "GET" and path == "/discovery":  # read without a token, as the SDK does

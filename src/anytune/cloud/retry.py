@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .. import errors
+from ..crashpoints import crashpoint
 
 T = TypeVar("T")
 
@@ -55,6 +56,7 @@ def create_once(create: Callable[[], T | None], find: Callable[[], T | None], po
             if job is None:
                 raise
             return job
+        crashpoint("cloud:created")
         job = job if job is not None else find()
         if job is None:
             raise errors.ProviderError(f"{what} was created but cannot be found", provider=provider,

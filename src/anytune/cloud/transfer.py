@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ..crashpoints import crashpoint
+
 if TYPE_CHECKING:  # rich.progress loads when a bar is drawn: provider modules import this one
     from rich.console import Console
     from rich.progress import Progress, TaskID
@@ -29,6 +31,7 @@ class ByteCounter:
     def __call__(self, n: int) -> None:
         with self._lock:
             self.total += n
+        crashpoint("cloud:uploading")
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
 
