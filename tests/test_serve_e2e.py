@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 
 import httpx
@@ -110,3 +114,33 @@ def test_one_training_at_a_time_and_cancel_while_training(tmp_path, tiny):
                 if client.fine_tuning.jobs.retrieve(job.id).status in ("queued", "running"):
                     client.fine_tuning.jobs.cancel(job.id)
                     wait(client, job.id, timeout=60)
+
+
+@pytest.mark.parametrize("point", ["submit:recorded", "submit:launched"])
+def test_a_server_killed_while_submitting_trains_the_job_once_after_a_restart(tmp_path, tiny, monkeypatch, point):
+    """SIGKILL inside the server's submit (anytune.crashpoints): before anything was started, or after the
+    local trainer started but before its handle was recorded. The restarted server reconciles the job it
+    was submitting: it completes the submit on the same anytune job, or follows the training that runs."""
+    data = write_tiny_data(tmp_path / "data", train=24, validation=8, test=0)
+    server = ServeProcess(tmp_path / "serve", models={"tiny": tiny}, args=("--poll-seconds", "0.3"))
+    monkeypatch.setenv("ANYTUNE_CRASH_AT", point)
+    server.start()
+    client = openai.OpenAI(base_url=server.url, api_key=TEST_KEY, max_retries=0)
+    train = client.files.create(file=open(data["train"], "rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="tiny", training_file=train.id, suffix="crash", method={
+        "type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}})
+    assert server.proc.wait(timeout=120) == -9, server.log.read_text()[-2000:]  # killed at the point
+    server.stop()
+    monkeypatch.delenv("ANYTUNE_CRASH_AT")
+    with server:
+        client = openai.OpenAI(base_url=server.url, api_key=TEST_KEY, max_retries=0)
+        done = wait(client, job.id)
+        assert done.status == "succeeded", (done.error, server.log.read_text()[-3000:])
+        messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
+    assert any(m.startswith("Server restarted;") for m in messages), messages
+    env = {**os.environ, "ANYTUNE_HOME": str(server.home), "ANYTUNE_CONFIG_DIR": str(server.home / "config")}
+    rows = json.loads(subprocess.run([sys.executable, "-m", "anytune.cli", "jobs", "--json"],
+                                     capture_output=True, text=True, env=env, check=True).stdout)
+    assert [r["state"] for r in rows] == ["succeeded"], rows  # one anytune job, not a second submit
+    log = server.home / "jobs" / rows[0]["id"] / "trainer.log"
+    assert sum(line.startswith("train: ") for line in log.read_text().splitlines()) == 1, "trained once"

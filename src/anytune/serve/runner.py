@@ -3,7 +3,9 @@ core (``anytune.jobs.submit`` with the configured provider, ``local`` by default
 the server is an ordinary anytune job too (``anytune jobs`` lists it).
 
 A restarted server resumes: queued jobs stay queued; a job that was training is followed again (the
-local trainer runs detached, so it kept going); a job claimed but not yet submitted goes back to the queue.
+local trainer runs detached, so it kept going); a job whose submit was cut short is reconciled as any
+anytune process would (the training it started is found and followed; a submit that started nothing is
+completed on the same anytune job); a job claimed but not yet submitted goes back to the queue.
 
 OpenAI's "auto" hyperparameters, resolved the way OpenAI documents them:
 n_epochs by OpenAI's rule (3, raised/lowered to keep 100..25,000 example passes); batch_size ~0.2% of
@@ -26,7 +28,7 @@ from .. import jobs as core
 from .. import openai_format
 from ..errors import AnytuneError, DataError
 from ..spec import DataSpec, Hyperparameters, JobSpec
-from ..store import JobStore
+from ..store import INTERRUPTED, JobStore
 from ..types import JobState
 from .config import ServeConfig
 from .db import ServeDB, new_id, now
@@ -107,6 +109,8 @@ class Runner:
         for job in self.db.running():
             if not job["anytune_job_id"]:
                 job = self._adopt(job)
+            if job["status"] == "failed":
+                continue
             if job["anytune_job_id"]:
                 self._resume.append(job)
             else:
@@ -118,11 +122,25 @@ class Runner:
             self._threads.append(t)
 
     def _adopt(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A job the server was submitting when it stopped: its anytune job (named after it) may have been
-        launched already; follow that one rather than training twice."""
+        """A job the server was submitting when it stopped (or was killed): its anytune job (named after
+        it) is reconciled as any later process would (``core.reconcile``): training the provider had
+        started is followed rather than started twice; a submit cut short before anything was started is
+        completed on the same anytune job (``core.resume``)."""
         for rec in self.store.list(limit=1000):
-            if rec.name == job["id"] and rec.handle_json:
+            if rec.name != job["id"]:
+                continue
+            rec = core.reconcile(rec, self.store)
+            if rec.handle_json:
                 self.db.add_event(job["id"], "Server restarted; following the training it had started")
+                return self.db.update_job(job["id"], anytune_job_id=rec.id)
+            if rec.state == INTERRUPTED:
+                try:
+                    rec = core.resume(rec.id, self.store)
+                except AnytuneError as exc:
+                    self._fail(job["id"], f"the server restarted and could not launch the interrupted job: {exc}")
+                    return self.db.job(job["id"])
+                self.db.add_event(job["id"], "Server restarted; launched the training its interrupted submit "
+                                             "had not started")
                 return self.db.update_job(job["id"], anytune_job_id=rec.id)
         return job
 
