@@ -166,3 +166,19 @@ def test_an_interrupted_submit_is_resumed_by_launching_it(tmp_path, job):
     assert resumed.returncode == 0 and "first submit was interrupted" in resumed.stdout, resumed.stderr
     assert finish(tmp_path, job_id)["state"] == "succeeded"
     assert trainer_runs(tmp_path, job_id) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["submit:uploaded", "local:started"])
+def test_a_killed_run_goes_on_with_resume_wait_to_a_verified_model(tmp_path, job, point):
+    """`anytune run` cut short before the launch, or while training: `anytune resume ID --wait` is the same
+    path run takes (launch if nothing started, else follow what runs; then retrieve), with one training."""
+    died = cli(tmp_path, "run", str(job), "-y", "-q", crash=point)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    job_id = only_job(tmp_path)["id"]
+    went_on = cli(tmp_path, "resume", job_id, "--wait", "-q")
+    assert went_on.returncode == 0, went_on.stdout + went_on.stderr
+    assert "files verified" in went_on.stdout
+    assert verify_manifest(tmp_path / "runs" / job_id)
+    assert trainer_runs(tmp_path, job_id) == 1, "exactly one training run"
+    assert only_job(tmp_path)["state"] == "succeeded"

@@ -209,14 +209,20 @@ def run(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Where the model goes.")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip confirmation prompts (never the budget).")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream training logs.")] = False):
-    """Submit, follow with a progress bar, and retrieve the model."""
+    """Submit, follow with a progress bar, and retrieve the model. If it is cut short (killed, a lost
+    connection), `anytune resume ID --wait` goes on from where it was."""
+    sub = _submit(job, provider, profile, False, yes)
+    out.print(f"job [bold]{sub.record.id}[/] on {sub.record.provider}")
+    _follow_and_retrieve(sub.record.id, output, quiet)
+
+
+def _follow_and_retrieve(job_id: str, output: Path | None, quiet: bool) -> None:
+    """What ``run`` does after the submit (and ``resume --wait`` after its relaunch): follow the job with a
+    progress bar to its end, retrieve the model, write its report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import jobs
 
-    sub = _submit(job, provider, profile, False, yes)
-    rec = sub.record
-    out.print(f"job [bold]{rec.id}[/] on {rec.provider}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err, transient=False) as bar:
         task = bar.add_task("queued", total=1.0)
@@ -226,7 +232,7 @@ def run(job: JobFile, provider: ProviderOpt = None, profile: ProfileOpt = None,
                 bar.update(task, description=f"{status.state.value} {status.message}"[:60],
                            completed=status.progress or (1.0 if status.state.terminal else 0))
 
-        rec = jobs.follow(rec.id, on_log=None if quiet else bar.console.print, on_status=on_status)
+        rec = jobs.follow(job_id, on_log=None if quiet else bar.console.print, on_status=on_status)
     artifact = jobs.retrieve(rec.id, output)
     _show_result(rec.id, artifact)
     if artifact.path and artifact.kind != "remote":
@@ -341,13 +347,25 @@ def status(job_id: JobIdArg = None):
 
 
 @app.command()
-def resume(job_id: JobIdArg = None):
+def resume(job_id: JobIdArg = None,
+           wait: Annotated[bool, typer.Option("--wait", "-w", help="Then go on as `anytune run` does: follow the "
+                                              "job to its end and retrieve the model.")] = False,
+           output: Annotated[Path | None, typer.Option("--output", "-o", help="Where the model goes (--wait).")] = None,
+           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not stream training logs (--wait).")] = False):
     """Start a failed, cancelled or interrupted job again as the same job: from its last checkpoint where the
-    provider keeps them (local), or launched afresh when its submit was interrupted before launch."""
+    provider keeps them (local), or launched afresh when its submit was interrupted before launch.
+
+    With --wait it is how an `anytune run` that was cut short goes on: a job still training is followed
+    again (nothing restarts), a finished one is retrieved, an ended one is resumed and then followed."""
     from . import jobs
 
-    rec = jobs.resume(_job_id(job_id))
-    out.print(f"{rec.id}: {escape(rec.message)}; follow it with `anytune logs -f {rec.id}`")
+    jid = _job_id(job_id)
+    rec, _ = jobs.refresh(jid)
+    if not (wait and (not rec.terminal or rec.state == "succeeded")):
+        rec = jobs.resume(rec.id)
+        out.print(f"{rec.id}: {escape(rec.message)}" + ("" if wait else f"; follow it with `anytune logs -f {rec.id}`"))
+    if wait:
+        _follow_and_retrieve(rec.id, output, quiet)
 
 
 @app.command()
