@@ -42,3 +42,18 @@ def test_the_lifecycle_survives_one_request_in_five_faulted(options, spec, prepa
         assert hashlib.sha256(sent).digest() == hashlib.sha256(path.read_bytes()).digest(), split
     print(f"sagemaker: {proxy.requests} requests, {proxy.faulted} faulted {dict(proxy.faults)}")
     assert proxy.faulted >= 10 and set(proxy.faults) == set(KINDS), proxy.faults
+
+
+def test_a_permanent_403_is_not_retried_and_moves_to_the_next_provider(options, spec, prepared, moto_server):
+    """Retrying cannot fix an access denied: each refused request goes out once, and the error is one the
+    dispatcher falls back on (benchmarks/fallback_latency.py times it: well under 10 s)."""
+    from anytune import errors
+
+    with FaultProxy(moto_server, rate=1.0, kinds=("denied",), only=r"^PUT ") as proxy:
+        denied = SageMakerProvider({**options, "endpoint_url": proxy.url, "max_attempts": 8})
+        with pytest.raises(errors.PermissionDenied, match="AccessDenied") as raised:
+            denied.upload(spec, prepared)
+    assert raised.value.fallback and not raised.value.retryable
+    puts = [path for method, path, fault in proxy.log if method == "PUT"]
+    assert puts and all(fault == "denied" for method, _, fault in proxy.log if method == "PUT")
+    assert len(puts) == len(set(puts)), f"a denied request was sent again: {puts}"

@@ -14,6 +14,11 @@ Kinds (each faulted request gets one, chosen at random):
     reset     the connection is reset (TCP RST) before any answer; nothing forwarded
     applied   forwarded, the stand-in did it, then answered 500: a retry must not do it twice
 
+and one permanent kind, never chosen unless named in ``kinds``:
+
+    denied    answered 403 Forbidden (AccessDenied / PERMISSION_DENIED): retrying cannot help; the
+              dispatcher must move to the next candidate at once
+
 Plain HTTP only (the stand-ins that speak TLS get a proxy of their own with ``certificate``).
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import random
 import re
 import socket
@@ -31,9 +37,23 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-KINDS = ("500", "503", "throttle", "reset", "applied")
+KINDS = ("500", "503", "throttle", "reset", "applied")  # transient
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
        "content-length"}
+DENIED = "injected 403: access denied"
+
+
+def denied(headers) -> tuple[str, bytes]:
+    """A 403 as the API asked words it: AWS's XML APIs (S3; STS and IAM, wrapped in ErrorResponse) in XML,
+    the JSON APIs (SageMaker's, Google's, Azure's) in JSON. Content type and body."""
+    auth = headers.get("Authorization", "")
+    if "aws4_request" in auth and not headers.get("X-Amz-Target"):
+        error = f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{DENIED}</Message></Error>"
+        body = error if "/s3/aws4_request" in auth else f"<ErrorResponse>{error}</ErrorResponse>"
+        return "text/xml", b'<?xml version="1.0" encoding="UTF-8"?>' + body.encode()
+    return "application/json", json.dumps({"__type": "AccessDeniedException", "message": DENIED,
+                                           "error": {"code": 403, "message": DENIED,
+                                                     "status": "PERMISSION_DENIED"}}).encode()
 
 
 class FaultProxy:
@@ -63,6 +83,9 @@ class FaultProxy:
                     status = {"500": 500, "503": 503, "throttle": 429}[fault]
                     return self._answer(status, {"Retry-After": "0", "Content-Type": "text/plain"},
                                         f"injected {fault}".encode())
+                if fault == "denied":
+                    kind, data = denied(self.headers)
+                    return self._answer(403, {"Content-Type": kind}, data)
                 if fault == "reset":
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True
