@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import pytest
 
 from anytune.artifacts import verify_manifest
 from anytune.crashpoints import POINTS
+from anytune.testing.crash import cli as crash_cli
+from anytune.testing.crash import only_job as crash_only_job
 
 pytest.importorskip("anytune_local")
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
@@ -42,20 +43,19 @@ def job(tmp_path) -> Path:
     return write_job(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """The CLI processes of a test share its ANYTUNE_HOME (anytune.testing.crash runs them in os.environ)."""
+    monkeypatch.setenv("ANYTUNE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ANYTUNE_CONFIG_DIR", str(tmp_path / "config"))
+
+
 def cli(tmp_path: Path, *args: str, crash: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANYTUNE_HOME": str(tmp_path / "home"), "ANYTUNE_CONFIG_DIR": str(tmp_path / "config"),
-           "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    env.pop("ANYTUNE_CRASH_AT", None)
-    if crash:
-        env["ANYTUNE_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "anytune.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return crash_cli(*args, crash=crash, timeout=timeout)
 
 
 def only_job(tmp_path: Path) -> dict:
-    rows = json.loads(cli(tmp_path, "jobs", "--json").stdout)
-    assert len(rows) == 1, rows
-    return rows[0]
+    return crash_only_job()
 
 
 def trainer_runs(tmp_path: Path, job_id: str) -> int:

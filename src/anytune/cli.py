@@ -284,8 +284,8 @@ def job_row(r) -> dict:
         params["lora_r"] = hp.lora.r
     metrics = metrics_of(artifact) if artifact is not None else {}
     evaluation = {name: row.get("tuned") for name, row in metrics.get("evaluation", {}).get("metrics", {}).items()}
-    return {"id": r.id, "name": r.name, "provider": r.provider, "state": r.state, "message": r.message, "created": r.created_at,
-            "method": spec.method, "base_model": spec.base_model, "hyperparameters": params,
+    return {"id": r.id, "name": r.name, "provider": r.provider, "state": r.state, "message": r.message,
+            "created": r.created_at, "method": spec.method, "base_model": spec.base_model, "hyperparameters": params,
             "eval_loss": metrics.get("eval_loss_after"), "test_loss": metrics.get("test_loss"),
             "evaluation": evaluation,
             "estimate_usd": float(est.planned_total(spec.compute.spot).amount) if est else None,

@@ -2,8 +2,8 @@
 fresh processes find what the dead one left: shared by the cloud plugins' crash tests.
 
     spec_file = write_spec(tmp_path, spec, options)       # the stand-in's options in the spec
-    died = cli("submit", spec_file, "-y", crash="cloud:created")
-    job = recover(...)                                      # a fresh `anytune jobs --json`, one job
+    job = kill_and_recover(spec_file, "cloud:created")      # killed there; then fresh processes finish it
+    cli("cancel", job["id"])                                # the real CLI, in the test's environment
 
 The environment (ANYTUNE_HOME, the stand-ins' endpoints and fake credentials) is the test's own, as its
 fixtures set it: the CLI runs with ``os.environ``.
