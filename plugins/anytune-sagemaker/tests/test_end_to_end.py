@@ -13,6 +13,7 @@ import pytest
 from anytune_sagemaker._request import METRIC_DEFINITIONS
 
 from anytune import errors
+from anytune.testing.fixtures import with_hyperparameters
 from anytune.types import JobState
 
 
@@ -56,3 +57,28 @@ def test_upload_launch_status_logs_retrieve(provider, spec, prepared, container,
     names = {f.path for f in artifact.files}
     assert artifact.kind == "adapter" and artifact.path == str(tmp_path / "model")
     assert {"adapter_config.json", "adapter_model.safetensors", "metrics.json"} <= names, names
+
+
+@pytest.mark.slow
+def test_a_job_killed_after_a_checkpoint_resumes_in_a_second_training_job(provider, spec, prepared, container, aws,
+                                                                         tmp_path):
+    """The trainer dies (SIGKILL) once epoch 1's checkpoint is saved; SageMaker has synced it to the job's
+    checkpoint prefix. `resume` starts a second training job on the same prefix, whose trainer continues
+    from that checkpoint to a verified model."""
+    spec = with_hyperparameters(spec, epochs=2)
+    data = provider.upload(spec, prepared)
+    first = provider.launch(spec, data, "resumed-20261204-0a1b2c3d")
+    died = container(first.remote_id, env={"ANYTUNE_CRASH_AT": "trainer:saved"}, check=False)
+    assert not any("resuming from" in line for line in died)
+    saved = [o["Key"] for o in aws("s3").list_objects_v2(
+        Bucket=provider.options.bucket, Prefix=f"teams/ml/checkpoints/{first.remote_id}/")["Contents"]]
+    assert any(k.endswith("/anytune-complete") for k in saved), saved
+
+    second = provider.resume(spec, data, first)
+    assert second.remote_id == f"{first.remote_id}-r2"
+    output = container(second.remote_id)
+    resumed = [line for line in output if line.startswith("resuming from")]
+    assert resumed and "checkpoint-" in resumed[0], output[-20:]
+    artifact = provider.retrieve(second, tmp_path / "model")
+    assert {"adapter_model.safetensors", "metrics.json"} <= {f.path for f in artifact.files}
+    assert f"/output/{second.remote_id}/output/model.tar.gz" in artifact.notes[0]

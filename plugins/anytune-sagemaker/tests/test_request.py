@@ -39,7 +39,9 @@ def test_dry_run_is_what_launch_sends_and_sends_nothing(provider, spec, data, op
     assert request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == data.uris["train"]
     assert request["OutputDataConfig"] == {"S3OutputPath": f"s3://{options['bucket']}/teams/ml/output"}
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 24 * 3600}
-    assert request["EnableManagedSpotTraining"] is False and "CheckpointConfig" not in request
+    assert request["EnableManagedSpotTraining"] is False
+    assert request["CheckpointConfig"] == {"S3Uri": f"s3://{options['bucket']}/teams/ml/checkpoints/{name}",
+                                           "LocalPath": "/opt/ml/checkpoints"}, "on-demand jobs resume too"
     hps = {k: json.loads(v) for k, v in request["HyperParameters"].items()}
     assert hps["epochs"] == 1 and hps["learning_rate"] == 0.03 and hps["lora"]["r"] == 8
     assert hps["sagemaker_program"] == "anytune_entry.py" and hps["spec"] == "spec.json"
@@ -51,7 +53,7 @@ def test_dry_run_is_what_launch_sends_and_sends_nothing(provider, spec, data, op
     provider.launch(spec, data, "dry-run-20261121-d4e5f6")
     job = aws("sagemaker").describe_training_job(TrainingJobName=name)
     for key in ("RoleArn", "HyperParameters", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
-                "StoppingCondition", "EnableManagedSpotTraining"):
+                "StoppingCondition", "EnableManagedSpotTraining", "CheckpointConfig"):
         assert job[key] == request[key], key
     assert job["AlgorithmSpecification"]["TrainingImage"] == request["AlgorithmSpecification"]["TrainingImage"]
 
@@ -143,3 +145,25 @@ def test_entry_script_drops_the_toolkits_hyperparameter_arguments():
     env["SM_CHANNEL_MODEL"] = "/opt/ml/input/data/model"
     assert entry_args(argv, env) == ["--base-model", "/opt/ml/input/data/model", "--spec", "spec.json",
                                      "--checkpoints", "/tmp/c"]
+
+
+def test_resume_starts_a_second_training_job_on_the_first_ones_checkpoints(provider, spec, data, options, aws):
+    """`anytune resume`: a training job cannot be restarted, so the next attempt is a new one, ``-r2``, that
+    syncs the same checkpoint prefix; a retried resume finds it, and ``find`` answers the newest attempt."""
+    first = provider.launch(spec, data, "resumed-20261204-0a1b2c3d")
+    second = provider.resume(spec, data, first)
+    assert (first.remote_id, second.remote_id) == ("anytune-resumed-20261204-0a1b2c3d",
+                                                   "anytune-resumed-20261204-0a1b2c3d-r2")
+    assert second.extra["attempt"] == "2" and "attempt" not in first.extra
+    assert provider.resume(spec, data, first) == second, "a retried resume finds the attempt it made"
+    assert provider.find(spec, first.job_id) == second
+    jobs = [aws("sagemaker").describe_training_job(TrainingJobName=h.remote_id) for h in (first, second)]
+    assert jobs[0]["CheckpointConfig"] == jobs[1]["CheckpointConfig"] == {
+        "S3Uri": f"s3://{options['bucket']}/teams/ml/checkpoints/anytune-resumed-20261204-0a1b2c3d",
+        "LocalPath": "/opt/ml/checkpoints"}
+    assert jobs[1]["TensorBoardOutputConfig"]["S3OutputPath"].endswith("/logs/anytune-resumed-20261204-0a1b2c3d-r2")
+    third = provider.resume(spec, data, second)
+    assert third.remote_id.endswith("-r3") and provider.find(spec, first.job_id) == third
+    names = [j["TrainingJobName"] for j in aws("sagemaker").list_training_jobs(
+        NameContains="resumed-20261204")["TrainingJobSummaries"]]
+    assert sorted(names) == sorted(h.remote_id for h in (first, second, third))

@@ -94,7 +94,7 @@ def data(bucket):
 
 def test_create_is_resent_only_when_refused_unprocessed_or_looked_up_first(provider, spec, data, vertex):
     """A 503 may come after the job was made: the SDK does not resend it; launch looks the job up by label
-    and sends the create again only when none is there (CloudProvider._create_once). A 429 (throttled) was
+    and sends the create again only when none is there (CloudProvider._start). A 429 (throttled) was
     not processed: the SDK resends it at once."""
     vertex.script(CREATE, [google_error(503, "UNAVAILABLE", "backend error")])
     handle = provider.launch(spec, data, "j503")

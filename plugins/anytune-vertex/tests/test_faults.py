@@ -46,7 +46,7 @@ def test_the_lifecycle_survives_one_request_in_five_faulted(options, spec, prepa
 
 def test_a_create_applied_but_answered_500_makes_one_job(options, spec, prepared, vertex):
     """Vertex AI has no request id: a create whose answer was lost is looked up by its labels before it is
-    sent again (CloudProvider._create_once), so the job exists once."""
+    sent again (CloudProvider._start), so the job exists once."""
     with FaultProxy(vertex.url, rate=1.0, kinds=("applied",), only=r"^POST [^?]*/customJobs(\?|$)") as api:
         provider = VertexProvider({**options, "api_endpoint": api.url, "logging_endpoint": api.url})
         handle = provider.launch(spec, provider.upload(spec, prepared), "applied-1")

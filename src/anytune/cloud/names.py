@@ -23,3 +23,15 @@ def job_name(job_id: str, *, prefix: str = "anytune", max_len: int = 63) -> str:
         return head
     digest = hashlib.sha256(job_id.encode()).hexdigest()[:8]
     return f"{head[: max_len - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def attempt_name(job_id: str, attempt: int = 1, *, max_len: int = 63) -> str:
+    """The remote name of one attempt of a job: the first is ``job_name(job_id)``, a resumed one (``anytune
+    resume``) ``<name>-r<attempt>``. Cannot meet another job's first name: anytune's ids end in a hex
+    random part, and ``r`` is not hex."""
+    if attempt < 1:
+        raise ValueError(f"attempt must be 1 or more, got {attempt}")
+    if attempt == 1:
+        return job_name(job_id, max_len=max_len)
+    suffix = f"-r{attempt}"
+    return job_name(job_id, max_len=max_len - len(suffix)) + suffix

@@ -3,8 +3,14 @@
 
 Here: the options every one has, pricing and the choice of instance (from the plan the user accepted),
 content-addressed upload of data, bundle and a local base model, launch that finds the job a retry made,
-dry run, cancel of a job that already ended, the fallback of a job that failed for capacity or quota, the
-retrieve-before-done guard, and the adapter-or-full kind.
+dry run, resume, cancel of a job that already ended, the fallback of a job that failed for capacity or
+quota, the retrieve-before-done guard, and the adapter-or-full kind.
+
+Attempts: ``launch`` starts attempt 1, remote name ``job_name(job_id)``; each ``resume`` (``anytune resume``)
+starts the next, ``attempt_name(job_id, n)``, as a new remote job (an ended job cannot be restarted on any
+of the three clouds). Every attempt reads and writes its checkpoints at the first attempt's checkpoint
+location, so the trainer of attempt n resumes from the newest checkpoint any earlier one saved (the
+trainer's own run record there checks that they are this job's). Outputs and logs are per attempt.
 
 A subclass gives, besides ``name``, ``Options``, ``STATE_MAP`` and ``check``/``logs``:
 
@@ -12,9 +18,9 @@ A subclass gives, besides ``name``, ``Options``, ``STATE_MAP`` and ``check``/``l
     fixed_instance() / price_region()        how its options narrow the catalog
     local_file(path, key) / object_uri(key)  a file with the digests its store reports; where a key lives
     store(operation)                         the connected store: require(operation), put_missing(...)
-    _build(spec, data, job_id, plan, staged) the vendor's request (a dict or an SDK object)
+    _build(spec, data, job_id, plan, staged, attempt)   the vendor's request (a dict or an SDK object)
     _checked(request)                        that request checked against the API's schema, as a dry run shows it
-    _find(job_id) / _create(request)         the job a launch made for this id (or None); send the request
+    _find(job_id, attempt) / _create(request)   the job a launch made for this attempt (or None); send the request
     _job_ref(job)                            (remote id, handle extras) of a job as the SDK returns it
     _remote(handle, op) / _status_of(job, handle)   one job from the SDK; its JobStatus
     _failure(job, handle)                    (the anytune error a failed job's code maps to, extra words); optional
@@ -88,6 +94,8 @@ class Staged:
     bundle_uri: str
     model_uri: str | None
 
+
+MAX_ATTEMPTS = 100  # attempts of one job that ``find`` looks for
 
 # Every cloud container receives only the bundle and the uploaded data: nothing else on this machine.
 CLOUD_UNSUPPORTED: Mapping[Capability, str] = {
@@ -195,14 +203,18 @@ class CloudProvider(Provider):
     # --- launch --------------------------------------------------------------------------------
 
     @abstractmethod
-    def _build(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> Any: ...
+    def _build(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged,
+               attempt: int = 1) -> Any:
+        """The request for ``attempt``: named ``attempt_name(job_id, attempt)``, its checkpoints at the
+        first attempt's location."""
 
     def _checked(self, request: Any) -> dict[str, Any]:
         """The request as a dry run shows it, checked against the API's schema (no network)."""
         return request
 
     @abstractmethod
-    def _find(self, job_id: str) -> Any | None: ...
+    def _find(self, job_id: str, attempt: int = 1) -> Any | None:
+        """The remote job of this attempt of ``job_id`` (as the SDK returns it), or None."""
 
     @abstractmethod
     def _create(self, request: Any) -> Any | None:
@@ -211,30 +223,47 @@ class CloudProvider(Provider):
     @abstractmethod
     def _job_ref(self, job: Any) -> tuple[str, dict[str, str]]: ...
 
-    def _request(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None, *, send: bool) -> Any:
+    def _request(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None, *, send: bool,
+                 attempt: int = 1) -> Any:
         chosen = self.chosen(spec, plan)
         with tempfile.TemporaryDirectory(prefix=f"anytune-{self.name}-") as tmp:
             staged = self.stage(spec, Path(tmp), send=send)
-        return self._build(spec, data, job_id, chosen, staged)
+        return self._build(spec, data, job_id, chosen, staged, attempt)
 
-    def _handle(self, job_id: str, job: Any, method: str) -> JobHandle:
+    def _handle(self, job_id: str, job: Any, method: str, attempt: int = 1) -> JobHandle:
         remote_id, extra = self._job_ref(job)
-        return JobHandle(provider=self.name, job_id=job_id, remote_id=remote_id, extra={**extra, "method": method})
+        extra = {**extra, "method": method, **({"attempt": str(attempt)} if attempt > 1 else {})}
+        return JobHandle(provider=self.name, job_id=job_id, remote_id=remote_id, extra=extra)
 
     def launch(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None = None) -> JobHandle:
-        job = self._find(job_id)  # a retried launch finds the job the first attempt made
-        if job is None:
-            job = self._create_once(job_id, self._request(spec, data, job_id, plan, send=True))
-        return self._handle(job_id, job, spec.method)
+        return self._start(spec, data, job_id, plan, attempt=1)
 
-    def _create_once(self, job_id: str, request: Any) -> Any:
-        """Send the create, once in effect (the SDKs do not repeat a create whose answer was lost)."""
-        return create_once(lambda: self._create(request), lambda: self._find(job_id), self.retry_policy,
-                           what=f"the {self.label} job for {job_id}", provider=self.name)
+    def resume(self, spec: JobSpec, data: DataRef, handle: JobHandle, plan: CostEstimate | None = None) -> JobHandle:
+        """The next attempt of an ended job, a new remote job that resumes from the checkpoints every earlier
+        attempt saved (none saved: it trains from the start). A retry finds the attempt it already made."""
+        state = self.status(handle).state
+        if not state.terminal:
+            raise errors.ConfigError(f"{self.label} job {handle.remote_id} is {state.value}: only an ended job resumes",
+                                     [f"wait for it to end, or `anytune cancel {handle.job_id}` first"])
+        return self._start(spec, data, handle.job_id, plan, attempt=int(handle.extra.get("attempt", 1)) + 1)
+
+    def _start(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None, attempt: int) -> JobHandle:
+        job = self._find(job_id, attempt)  # a retried launch finds the job the first try made
+        if job is None:
+            request = self._request(spec, data, job_id, plan, send=True, attempt=attempt)
+            job = create_once(lambda: self._create(request), lambda: self._find(job_id, attempt), self.retry_policy,
+                              what=f"the {self.label} job for {job_id}", provider=self.name)
+        return self._handle(job_id, job, spec.method, attempt)
 
     def find(self, spec: JobSpec, job_id: str) -> JobHandle | None:
-        job = self._find(job_id)  # deterministic names and labels from the job id
-        return None if job is None else self._handle(job_id, job, spec.method)
+        """The newest attempt's job, from the deterministic names and labels of the job id."""
+        found = None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            job = self._find(job_id, attempt)
+            if job is None:
+                break
+            found = (job, attempt)
+        return None if found is None else self._handle(job_id, found[0], spec.method, found[1])
 
     def dry_run(self, spec: JobSpec, data: DataRef, job_id: str, plan: CostEstimate | None = None) -> dict[str, Any]:
         """The request ``launch`` would send, checked against the API's schema, without sending anything.

@@ -36,6 +36,11 @@ def make_tiny_spec(provider: str, model: Path | str, data: dict[str, Path], **co
                    evaluation={"max_new_tokens": 16})
 
 
+def with_hyperparameters(spec: JobSpec, **hp) -> JobSpec:
+    """``spec`` with these hyperparameters changed (``with_hyperparameters(spec, epochs=2)``)."""
+    return JobSpec.model_validate({**spec.model_dump(), "hyperparameters": {**spec.hyperparameters.model_dump(), **hp}})
+
+
 @pytest.fixture
 def tiny_spec(tiny_model, tiny_data) -> Callable[..., JobSpec]:
     """``tiny_spec("sagemaker", spot=True)``: a LoRA job on the tiny model for that provider."""

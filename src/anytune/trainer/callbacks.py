@@ -9,6 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..crashpoints import crashpoint
 from .status import StatusFile
 
 
@@ -87,6 +88,7 @@ class MarkComplete(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and folder.is_dir():
             (folder / COMPLETE).touch()
+            crashpoint("trainer:saved")
 
 
 class CheckpointOnSigterm(TrainerCallback):

@@ -125,7 +125,11 @@ def _resume_point(paths: RunPaths, spec: JobSpec) -> tuple[str | None, dict[str,
     found = latest_complete(paths.checkpoints, remove_torn=True)  # a save cut short is not resumed from
     last = str(found) if found else None
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if last and record.get("spec_hash") not in (None, spec.spec_hash()):
+    # Same job id: the same job (a cloud attempt mounts an uploaded base model at another path, so the spec
+    # it runs differs in base_model only); else the spec itself must be the same.
+    job_id = os.environ.get("ANYTUNE_JOB_ID")
+    same_job = bool(job_id) and record.get("job_id") == job_id
+    if last and not same_job and record.get("spec_hash") not in (None, spec.spec_hash()):
         raise ConfigError(f"the checkpoints in {paths.checkpoints} belong to another job "
                           f"(spec {record.get('spec_hash')}, this one is {spec.spec_hash()})",
                           ["pass another --checkpoints folder, or delete that one to start over"])
@@ -273,7 +277,8 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     if main:
         paths.checkpoints.mkdir(parents=True, exist_ok=True)
         (paths.checkpoints / RUN_FILE).write_text(json.dumps(
-            {"spec_hash": spec.spec_hash(), "eval_loss_before": metrics["eval_loss_before"]}))
+            {"spec_hash": spec.spec_hash(), "job_id": os.environ.get("ANYTUNE_JOB_ID"),
+             "eval_loss_before": metrics["eval_loss_before"]}))
 
     if resume:
         log(f"resuming from {resume}")

@@ -7,6 +7,7 @@ The job runs in a curated PyTorch environment (from the ``azureml`` registry) wi
     inputs.model   uri_folder  <prefix>/models/<folder-hash>/ : a base model uploaded from a local folder
     outputs.model        <prefix>/output/<job>/model/     the trained model and anytune-manifest.json
     outputs.checkpoints  <prefix>/checkpoints/<job>/      survives Spot / low-priority preemption: the trainer resumes
+                                                          (a resumed job's later attempts: the first one's folder)
     outputs.logs         <prefix>/logs/<job>/             TensorBoard events and status.json (step, loss)
 
 Every output is a read-write mount at a fixed datastore path, so status, retrieve and the tests find them
@@ -46,10 +47,11 @@ def parse_datastore_uri(uri: str) -> tuple[str, str]:
     return m["store"], m["path"]
 
 
-def output_paths(layout: StorageLayout, name: str) -> dict[str, str]:
-    """Blob paths (folders, ending in '/') of the job's outputs."""
-    return {"model": f"{layout.output()}/{name}/model/", "checkpoints": f"{layout.checkpoints(name)}/",
-            "logs": f"{layout.logs(name)}/"}
+def output_paths(layout: StorageLayout, name: str, checkpoints_of: str | None = None) -> dict[str, str]:
+    """Blob paths (folders, ending in '/') of the job's outputs. ``name`` is this attempt's; every attempt
+    of a resumed job keeps its checkpoints in the first one's folder (``checkpoints_of``), where it resumes."""
+    return {"model": f"{layout.output()}/{name}/model/",
+            "checkpoints": f"{layout.checkpoints(checkpoints_of or name)}/", "logs": f"{layout.logs(name)}/"}
 
 
 def data_files(data: DataRef, datastore: str) -> tuple[str, dict[str, str]]:
@@ -96,7 +98,7 @@ def experiment_name(spec: JobSpec, option: str | None) -> str:
 
 
 def command_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, name: str, instance_type: str | None,
-                gpu_count: int, bundle_uri: str, model_uri: str | None) -> Any:
+                gpu_count: int, bundle_uri: str, model_uri: str | None, checkpoints_of: str | None = None) -> Any:
     """The ``azure.ai.ml`` Command for this job (serverless when no cluster is named)."""
     from ._sdk import azure_ml, require
 
@@ -109,7 +111,7 @@ def command_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, name
     if model_uri:
         inputs["model"] = Input(type="uri_folder", path=model_uri, mode="download")
     outputs = {key: Output(type="uri_folder", path=datastore_uri(store, path), mode="rw_mount")
-               for key, path in output_paths(layout, name).items()}
+               for key, path in output_paths(layout, name, checkpoints_of).items()}
     tags = {TAG_JOB_ID: job_id, TAG_SPEC_HASH: spec.spec_hash(), TAG_DATA_HASH: data.content_hash[:16],
             **options.tags}
     kwargs: dict[str, Any] = {

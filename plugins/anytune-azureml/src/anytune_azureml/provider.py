@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from anytune import errors
-from anytune.cloud.names import job_name
+from anytune.cloud.names import attempt_name, job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE, RetryPolicy
 from anytune.provider import same_named
@@ -259,20 +259,20 @@ class AzureMLProvider(CloudProvider):
     def store(self, operation: str) -> BlobStore:
         return self._store(self.options.datastore, operation)
 
-    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> Any:
+    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged, attempt: int = 1) -> Any:
         """The command job."""
         instance, gpus = self._hardware(spec, plan)
-        return _job.command_job(spec, data, job_id, options=self.options, name=job_name(job_id),
-                                instance_type=instance, gpu_count=gpus, model_uri=staged.model_uri,
-                                bundle_uri=staged.bundle_uri)
+        return _job.command_job(spec, data, job_id, options=self.options, name=attempt_name(job_id, attempt),
+                                checkpoints_of=job_name(job_id), instance_type=instance, gpu_count=gpus,
+                                model_uri=staged.model_uri, bundle_uri=staged.bundle_uri)
 
     def _checked(self, request: Any) -> dict[str, Any]:
         """The PUT ``launch`` would send (method, ARM path, JSON body), made by the SDK and not sent."""
         return _sdk.rest_body(request, **self._workspace())
 
-    def _find(self, job_id: str) -> Any | None:
+    def _find(self, job_id: str, attempt: int = 1) -> Any | None:
         try:
-            return self._get(self.ml, job_name(job_id), "launch")
+            return self._get(self.ml, attempt_name(job_id, attempt), "launch")
         except errors.NotFound:
             return None
 

@@ -65,7 +65,9 @@ def _channel(name: str, uri: str, content_type: str | None) -> dict[str, Any]:
 
 def training_job_request(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, job_name: str,
                          region: str, image_uri: str, instance_type: str, bundle_uri: str,
-                         model_uri: str | None = None) -> dict[str, Any]:
+                         model_uri: str | None = None, checkpoints_of: str | None = None) -> dict[str, Any]:
+    """``job_name`` is this attempt's; ``checkpoints_of`` the first attempt's (default: the same), whose
+    checkpoint prefix every attempt shares, so that a resumed job (a new training job) continues there."""
     layout = StorageLayout(options.prefix)
     bucket = options.bucket
     runtime = min(int(round((options.max_runtime_hours or spec.compute.max_hours) * 3600)), MAX_SECONDS)
@@ -99,15 +101,17 @@ def training_job_request(spec: JobSpec, data: DataRef, job_id: str, *, options: 
         "Environment": {"ANYTUNE_JOB_ID": job_id},
         "TensorBoardOutputConfig": {"S3OutputPath": s3_uri(bucket, layout.logs(job_name)),
                                     "LocalPath": SAGEMAKER_TENSORBOARD},
+        # SageMaker syncs /opt/ml/checkpoints with this prefix (down at the start, up as files appear): spot
+        # restarts and `anytune resume` continue from there.
+        "CheckpointConfig": {"S3Uri": s3_uri(bucket, layout.checkpoints(checkpoints_of or job_name)),
+                             "LocalPath": SAGEMAKER_CHECKPOINTS},
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
     if spec.compute.spot:
-        # Spot capacity may be reclaimed; SageMaker restarts the job and syncs /opt/ml/checkpoints from
-        # S3, where the trainer resumes. Waiting for capacity counts against MaxWaitTimeInSeconds.
+        # Spot capacity may be reclaimed; SageMaker restarts the job, which resumes from its checkpoints.
+        # Waiting for capacity counts against MaxWaitTimeInSeconds.
         wait = options.max_wait_hours * 3600 if options.max_wait_hours else 2 * runtime
         stopping["MaxWaitTimeInSeconds"] = min(max(int(round(wait)), runtime), MAX_SECONDS)
-        request["CheckpointConfig"] = {"S3Uri": s3_uri(bucket, layout.checkpoints(job_name)),
-                                       "LocalPath": SAGEMAKER_CHECKPOINTS}
     if options.subnets:
         request["VpcConfig"] = {"Subnets": list(options.subnets), "SecurityGroupIds": list(options.security_groups)}
     return request

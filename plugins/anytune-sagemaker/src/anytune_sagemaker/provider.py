@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from anytune import errors
-from anytune.cloud.names import job_name
+from anytune.cloud.names import attempt_name, job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.provider import same_named
 from anytune.types import CostEstimate, DataRef, JobHandle, JobState, JobStatus, LogChunk, Readiness
@@ -193,17 +193,18 @@ class SageMakerProvider(CloudProvider):
     def bundle_files(self) -> dict[str, str]:
         return {ENTRY_SCRIPT: resources.files(__package__).joinpath("container_entry.py").read_text(encoding="utf-8")}
 
-    def _request(self, spec, data: DataRef, job_id: str, plan, *, send: bool) -> dict[str, Any]:
+    def _request(self, spec, data: DataRef, job_id: str, plan, *, send: bool, attempt: int = 1) -> dict[str, Any]:
         self._require("bucket", "role_arn")
-        return super()._request(spec, data, job_id, plan, send=send)
+        return super()._request(spec, data, job_id, plan, send=send, attempt=attempt)
 
-    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> dict[str, Any]:
+    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged,
+               attempt: int = 1) -> dict[str, Any]:
         """The CreateTrainingJob request."""
         region, instance = self.aws.region, self._instance_type(plan)
         image = self.options.image_uri or self._image(region, instance)
-        return training_job_request(spec, data, job_id, options=self.options, job_name=job_name(job_id),
-                                    region=region, image_uri=image, instance_type=instance,
-                                    bundle_uri=staged.bundle_uri, model_uri=staged.model_uri)
+        return training_job_request(spec, data, job_id, options=self.options, job_name=attempt_name(job_id, attempt),
+                                    checkpoints_of=job_name(job_id), region=region, image_uri=image,
+                                    instance_type=instance, bundle_uri=staged.bundle_uri, model_uri=staged.model_uri)
 
     def _image(self, region: str, instance: str) -> str:
         from ._sdk import huggingface_training_image
@@ -221,8 +222,8 @@ class SageMakerProvider(CloudProvider):
             require("botocore.validate").validate_parameters(request, model.input_shape)
         return request
 
-    def _find(self, job_id: str) -> dict[str, Any] | None:
-        probe = JobHandle(provider=self.name, job_id=job_id, remote_id=job_name(job_id))
+    def _find(self, job_id: str, attempt: int = 1) -> dict[str, Any] | None:
+        probe = JobHandle(provider=self.name, job_id=job_id, remote_id=attempt_name(job_id, attempt))
         try:
             return self._remote(probe, "launch")
         except errors.NotFound:

@@ -68,7 +68,11 @@ def trainer_args(data: DataRef, model_uri: str | None = None) -> list[str]:
 
 
 def custom_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, bucket: str, job_name: str,
-               machine: Machine, bundle_uri: str, model_uri: str | None = None) -> dict[str, Any]:
+               machine: Machine, bundle_uri: str, model_uri: str | None = None,
+               checkpoints_of: str | None = None) -> dict[str, Any]:
+    """``job_name`` is this attempt's. A resumed job's later attempt (``checkpoints_of``: the first
+    attempt's name) is told to keep its checkpoints in the first attempt's AIP_CHECKPOINT_DIR, where it
+    resumes; its model and logs go to its own output directory."""
     env = {"ANYTUNE_JOB_ID": job_id, "ANYTUNE_BUNDLE": gcs_fuse(bundle_uri), "PYTHONUNBUFFERED": "1"}
     module = "anytune.cloud.entry" if model_uri else "anytune.trainer"
     machine_spec: dict[str, Any] = {"machineType": machine.machine_type}
@@ -88,7 +92,9 @@ def custom_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, bucke
             "containerSpec": {
                 "imageUri": options.container_uri or DEFAULT_IMAGE,
                 "command": ["sh", "-c", ENTRY_SCRIPT.format(module=module), "anytune"],
-                "args": trainer_args(data, model_uri),
+                "args": trainer_args(data, model_uri) + (
+                    ["--checkpoints", base_output_dir(options, bucket, checkpoints_of) + "checkpoints/"]
+                    if checkpoints_of and checkpoints_of != job_name else []),
                 "env": [{"name": k, "value": v} for k, v in env.items()],
             },
         }],

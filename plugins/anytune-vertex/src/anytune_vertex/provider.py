@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from anytune import errors
-from anytune.cloud.names import job_name
+from anytune.cloud.names import attempt_name, job_name
 from anytune.cloud.provider import CloudOptions, CloudProvider, Staged
 from anytune.cloud.retry import PROBE
 from anytune.provider import same_named
@@ -227,15 +227,16 @@ class VertexProvider(CloudProvider):
 
     # --- launch --------------------------------------------------------------------------------
 
-    def _request(self, spec, data: DataRef, job_id: str, plan, *, send: bool) -> dict[str, Any]:
+    def _request(self, spec, data: DataRef, job_id: str, plan, *, send: bool, attempt: int = 1) -> dict[str, Any]:
         self._bucket_name()
-        return super()._request(spec, data, job_id, plan, send=send)
+        return super()._request(spec, data, job_id, plan, send=send, attempt=attempt)
 
-    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged) -> dict[str, Any]:
+    def _build(self, spec, data: DataRef, job_id: str, plan: CostEstimate, staged: Staged,
+               attempt: int = 1) -> dict[str, Any]:
         """The CustomJob body (enum names; the SDK sends their numbers)."""
         return custom_job(spec, data, job_id, options=self.options, bucket=self._bucket_name(),
-                          job_name=job_name(job_id), machine=self._machine(plan), bundle_uri=staged.bundle_uri,
-                          model_uri=staged.model_uri)
+                          job_name=attempt_name(job_id, attempt), checkpoints_of=job_name(job_id),
+                          machine=self._machine(plan), bundle_uri=staged.bundle_uri, model_uri=staged.model_uri)
 
     @staticmethod
     def _message(body: dict[str, Any]) -> Any:
@@ -248,12 +249,13 @@ class VertexProvider(CloudProvider):
         except Exception as exc:  # json_format.ParseError: the body does not fit the API's message
             raise errors.ConfigError(f"invalid Vertex AI CustomJob: {exc}") from None
 
-    def _find(self, job_id: str) -> Any | None:
-        """The job a previous launch for ``job_id`` created (found by its label), if any."""
+    def _find(self, job_id: str, attempt: int = 1) -> Any | None:
+        """The job a previous launch of this attempt created (found by its label), if any."""
         google = self.google
         with translate("launch"):
             pages = google.jobs.list_custom_jobs(
-                request={"parent": google.parent, "filter": f'labels.{LABEL_JOB}="{job_name(job_id)}"'},
+                request={"parent": google.parent,
+                         "filter": f'labels.{LABEL_JOB}="{attempt_name(job_id, attempt)}"'},
                 retry=google.retry(), timeout=google.timeout())
             found = list(pages)
         return min(found, key=lambda j: (j.create_time, j.name)) if found else None
