@@ -290,7 +290,8 @@ def job_row(r) -> dict:
             "evaluation": evaluation,
             "estimate_usd": float(est.planned_total(spec.compute.spot).amount) if est else None,
             "actual_usd": float(actual["cost_usd"]) if "cost_usd" in actual else None,
-            "seconds": actual.get("seconds"), "error_pct": actual.get("error_pct")}
+            "seconds": actual.get("seconds"), "error_pct": actual.get("error_pct"),
+            "attempts": len(actual.get("attempts", [])) or 1}
 
 
 def _score(evaluation: dict) -> str:

@@ -163,9 +163,10 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def play_container(job, cancelled: threading.Event, log, root: Path) -> int:
+def play_container(job, cancelled: threading.Event, log, root: Path, extra_env: dict[str, str] | None = None) -> int:
     """What Vertex AI does for a CustomJob's worker: mount the bucket at /gcs (here ``root/gcs``, a copy
-    of the bucket written back when the container exits: a stand-in for Cloud Storage FUSE), set the
+    of the bucket whose new and changed files are written back when the container exits: a stand-in for
+    Cloud Storage FUSE), set the
     AIP_* variables from ``baseOutputDirectory``, run the container's command and args (here with the
     mount's real path in place of ``gs://`` and ``/gcs/``), send its output to Cloud Logging, and stop it
     with SIGTERM on cancel. Returns the exit status."""
@@ -175,6 +176,7 @@ def play_container(job, cancelled: threading.Event, log, root: Path) -> int:
     bucket_name, _ = _split(base)
     mount = root / "gcs"
     gcs = storage_client()
+    started = time.time()
     for blob in gcs.list_blobs(bucket_name):
         target = mount / bucket_name / blob.name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +195,7 @@ def play_container(job, cancelled: threading.Event, log, root: Path) -> int:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # the container's python3
         "PIP_NO_INDEX": "1",  # the image has the requirements; nothing may be downloaded here
         "TMPDIR": str(root / "tmp"), "CUDA_VISIBLE_DEVICES": "",
+        **(extra_env or {}),
     })
     (root / "tmp").mkdir(parents=True, exist_ok=True)
     command = [local(c) for c in (*container.command, *container.args)]
@@ -207,15 +210,18 @@ def play_container(job, cancelled: threading.Event, log, root: Path) -> int:
             log(line)
     rc = proc.wait()
     bucket = gcs.bucket(bucket_name)
-    written = mount / bucket_name / _split(base)[1]
-    for path in sorted(p for p in written.rglob("*") if p.is_file()):
-        bucket.blob(path.relative_to(mount / bucket_name).as_posix()).upload_from_filename(str(path))
+    written = mount / bucket_name
+    for path in sorted(p for p in written.rglob("*") if p.is_file() and p.stat().st_mtime >= started - 1):
+        bucket.blob(path.relative_to(written).as_posix()).upload_from_filename(str(path))
     return rc
 
 
 @pytest.fixture
 def container(vertex, tmp_path):
-    """Make running jobs run the trainer as Vertex AI's container would (see :func:`play_container`)."""
+    """Make running jobs run the trainer as Vertex AI's container would (see :func:`play_container`);
+    ``vertex.container_env`` is added to the next containers' environment."""
     counter = iter(range(1000))
-    vertex.runner = lambda job, cancelled, log: play_container(job, cancelled, log, tmp_path / f"container-{next(counter)}")
+    vertex.container_env = {}
+    vertex.runner = lambda job, cancelled, log: play_container(job, cancelled, log, tmp_path / f"container-{next(counter)}",
+                                                               vertex.container_env)
     return vertex
