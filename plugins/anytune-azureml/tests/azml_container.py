@@ -48,6 +48,7 @@ def play(arm, name: str, *, service, root: Path, extra_env: dict[str, str] | Non
     for key, binding in job["outputs"].items():
         outputs[key] = (root / "outputs" / key, *parse_datastore_uri(binding["uri"]))
         outputs[key][0].mkdir(parents=True)
+        _download_folder(containers[outputs[key][1]], outputs[key][2], outputs[key][0])  # rw_mount: what is there
         values[f"outputs.{key}"] = str(outputs[key][0])
     command = PLACEHOLDER.sub(lambda m: values[m[1]], job["command"])
     assert "${{" not in command, command

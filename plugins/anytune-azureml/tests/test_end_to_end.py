@@ -19,6 +19,7 @@ import pytest
 from azml_container import bundled_anytune
 
 from anytune import errors
+from anytune.testing.fixtures import with_hyperparameters
 from anytune.types import JobState
 
 
@@ -70,3 +71,30 @@ def test_upload_launch_status_logs_retrieve(provider, spec, prepared, container,
     logs = [b.name for b in blobs["workspaceblobstore"].list_blobs(name_starts_with=f"teams/ml/logs/{handle.remote_id}/")]
     assert f"teams/ml/logs/{handle.remote_id}/status.json" in logs
     assert any("tfevents" in name for name in logs), logs
+
+
+@pytest.mark.slow
+def test_a_job_killed_after_a_checkpoint_resumes_in_a_second_command_job(provider, spec, prepared, container, arm,
+                                                                        tmp_path):
+    """The trainer dies (SIGKILL) once epoch 1's checkpoint is in the checkpoints output: the job fails.
+    `resume` submits a second command job, ``-r2``, whose checkpoints output is the first one's folder;
+    its trainer continues from that checkpoint to a verified model in its own output."""
+    spec = with_hyperparameters(spec, epochs=2)
+    data = provider.upload(spec, prepared)
+    first = provider.launch(spec, data, "resumed-20261204-0a1b2c3d")
+    code, died = container(first.remote_id, extra_env={"ANYTUNE_CRASH_AT": "trainer:saved"})
+    assert code != 0 and not any("resuming from" in line for line in died)
+    states = [provider.status(first).state for _ in range(5)]  # the server moves a job one step per GET
+    assert states[-1] is JobState.FAILED, states
+
+    second = provider.resume(spec, data, first)
+    assert second.remote_id == f"{first.remote_id}-r2" and provider.find(spec, first.job_id) == second
+    outputs = arm.job_body(second.remote_id)["properties"]["outputs"]
+    assert outputs["checkpoints"]["uri"].endswith(f"/paths/teams/ml/checkpoints/{first.remote_id}/")
+    assert outputs["model"]["uri"].endswith(f"/paths/teams/ml/output/{second.remote_id}/model/")
+    code, output = container(second.remote_id)
+    assert code == 0, "\n".join(output[-40:])
+    assert any(line.startswith("resuming from") and "checkpoint-" in line for line in output), output[-20:]
+    assert [provider.status(second).state for _ in range(5)][-1] is JobState.SUCCEEDED
+    artifact = provider.retrieve(second, tmp_path / "model")
+    assert {"adapter_model.safetensors", "metrics.json"} <= {f.path for f in artifact.files}
