@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from anytune.cloud.bundle import build_bundle, trainer_requirements
 from anytune.cloud.layout import StorageLayout
 from anytune.cloud.model import folder_hash, local_model_dir, model_files
-from anytune.cloud.names import job_name
+from anytune.cloud.names import attempt_name, job_name
 from anytune.cloud.retry import RetryPolicy
 from anytune.cloud.transfer import transfer_progress
 from anytune.spec import JobSpec
@@ -39,6 +39,20 @@ def test_job_names_that_had_to_change_carry_a_hash():
 def test_job_names_are_valid_and_deterministic(job_id):
     name = job_name(job_id)
     assert SAGEMAKER_NAME.fullmatch(name) and len(name) <= 63 and name == job_name(job_id)
+
+
+def test_attempt_names_of_a_resumed_job():
+    assert attempt_name("support-bot-1a2b3c4d") == job_name("support-bot-1a2b3c4d") == "anytune-support-bot-1a2b3c4d"
+    assert attempt_name("support-bot-1a2b3c4d", 2) == "anytune-support-bot-1a2b3c4d-r2"
+    with pytest.raises(ValueError):
+        attempt_name("support-bot-1a2b3c4d", 0)
+
+
+@given(st.text(min_size=1, max_size=120), st.integers(min_value=2, max_value=999))
+def test_attempt_names_are_valid_and_distinct(job_id, attempt):
+    name = attempt_name(job_id, attempt)
+    assert SAGEMAKER_NAME.fullmatch(name) and len(name) <= 63 and name.endswith(f"-r{attempt}")
+    assert name not in (job_name(job_id), attempt_name(job_id, attempt + 1))
 
 
 @given(st.lists(st.text(min_size=1, max_size=80), min_size=2, max_size=12, unique=True))
