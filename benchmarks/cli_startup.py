@@ -29,6 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SDKS = ["boto3", "sagemaker.core", "google.cloud.aiplatform", "azure.ai.ml", "openai", "torch"]
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported. ``find_spec("google.cloud.aiplatform")`` raises, not answers None,
+    when a parent package is missing (``google`` is a namespace without ``google.cloud`` where only [local]
+    is installed)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _temporary_job(folder: Path) -> Path:
     """A small job (tiny model folder: config + tokenizer; 64 chat examples) while the quickstart is missing."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -92,7 +102,7 @@ def main() -> None:
         tmp = Path(tmp)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env.update(ANYTUNE_HOME=str(tmp / "home"), ANYTUNE_CONFIG_DIR=str(tmp / "config"), COLUMNS="120")
-        present = [m for m in SDKS if importlib.util.find_spec(m.split(".")[0]) and importlib.util.find_spec(m)]
+        present = [m for m in SDKS if _installed(m)]
         missing = [m for m in SDKS if m not in present]
         baseline = [sys.executable, "-c", "import " + ", ".join(present)]
         job, why = args.job, ""

@@ -181,3 +181,15 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_the_rerun_resumes_there(tmp_pa
     metrics = json.loads((tmp_path / "out" / "model" / "metrics.json").read_text())
     assert metrics["resumed_from"].endswith(f"checkpoint-{saved[0]}") and metrics["steps"] == 64
     verify_manifest(tmp_path / "out" / "model")
+
+
+@pytest.mark.slow
+def test_lora_runs_with_one_seed_give_one_result(tmp_path, tiny_model, tiny_data):
+    """The adapter's random init happens under the spec's seed (it used to come before the Trainer set it)."""
+    data = {k: tiny_data[k] for k in ("train", "validation")}
+    losses = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        assert _run(folder, _spec_file(tmp_path, tiny_model, "lora", epochs=1, seed=7), data) == 0
+        losses.append(json.loads((folder / "out" / "model" / "metrics.json").read_text())["eval_loss_after"])
+    assert losses[0] == losses[1], losses

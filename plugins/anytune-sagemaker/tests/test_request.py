@@ -150,20 +150,20 @@ def test_entry_script_drops_the_toolkits_hyperparameter_arguments():
 def test_resume_starts_a_second_training_job_on_the_first_ones_checkpoints(provider, spec, data, options, aws):
     """`anytune resume`: a training job cannot be restarted, so the next attempt is a new one, ``-r2``, that
     syncs the same checkpoint prefix; a retried resume finds it, and ``find`` answers the newest attempt."""
-    first = provider.launch(spec, data, "resumed-20261204-0a1b2c3d")
+    first = provider.launch(spec, data, "again-20261204-1e2f3a4b")
     second = provider.resume(spec, data, first)
-    assert (first.remote_id, second.remote_id) == ("anytune-resumed-20261204-0a1b2c3d",
-                                                   "anytune-resumed-20261204-0a1b2c3d-r2")
+    assert (first.remote_id, second.remote_id) == ("anytune-again-20261204-1e2f3a4b",
+                                                   "anytune-again-20261204-1e2f3a4b-r2")
     assert second.extra["attempt"] == "2" and "attempt" not in first.extra
     assert provider.resume(spec, data, first) == second, "a retried resume finds the attempt it made"
     assert provider.find(spec, first.job_id) == second
     jobs = [aws("sagemaker").describe_training_job(TrainingJobName=h.remote_id) for h in (first, second)]
     assert jobs[0]["CheckpointConfig"] == jobs[1]["CheckpointConfig"] == {
-        "S3Uri": f"s3://{options['bucket']}/teams/ml/checkpoints/anytune-resumed-20261204-0a1b2c3d",
+        "S3Uri": f"s3://{options['bucket']}/teams/ml/checkpoints/anytune-again-20261204-1e2f3a4b",
         "LocalPath": "/opt/ml/checkpoints"}
-    assert jobs[1]["TensorBoardOutputConfig"]["S3OutputPath"].endswith("/logs/anytune-resumed-20261204-0a1b2c3d-r2")
+    assert jobs[1]["TensorBoardOutputConfig"]["S3OutputPath"].endswith("/logs/anytune-again-20261204-1e2f3a4b-r2")
     third = provider.resume(spec, data, second)
     assert third.remote_id.endswith("-r3") and provider.find(spec, first.job_id) == third
     names = [j["TrainingJobName"] for j in aws("sagemaker").list_training_jobs(
-        NameContains="resumed-20261204")["TrainingJobSummaries"]]
+        NameContains="again-20261204")["TrainingJobSummaries"]]
     assert sorted(names) == sorted(h.remote_id for h in (first, second, third))

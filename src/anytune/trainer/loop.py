@@ -256,6 +256,9 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     outputs.check_output_dir(paths.output, resuming=resume is not None)
     tokenizer = _load_tokenizer(spec)
     splits = _read_splits(spec, paths, tokenizer, log)
+    from transformers import set_seed
+
+    set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
     model = _load_model(spec, cuda, bf16)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
