@@ -117,16 +117,6 @@ def _download_prefix(s3, uri: str, dest: Path) -> None:
             s3.download_file(bucket, obj["Key"], str(target))
 
 
-def _sync_down(s3, uri: str, dest: Path) -> None:
-    """CheckpointConfig semantics: the objects under the S3 prefix become the files of the local path."""
-    bucket, prefix = _split_s3(uri.rstrip("/") + "/")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            target = dest / obj["Key"][len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(target))
-
-
 def _sync_up(s3, folder: Path, uri: str) -> None:
     bucket, prefix = _split_s3(uri.rstrip("/") + "/")
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -170,7 +160,8 @@ def play_container(job_name: str, root: Path, env: dict[str, str] | None = None,
     # /opt/ml/checkpoints is not writable here; that is the one path the test moves.
     checkpoints = job.get("CheckpointConfig", {}).get("S3Uri")
     if checkpoints:
-        _sync_down(s3, checkpoints, opt / "checkpoints")
+        # CheckpointConfig: the objects under the prefix become the local path's files (a prefix ending in "/")
+        _download_prefix(s3, checkpoints.rstrip("/") + "/", opt / "checkpoints")
     command = [sys.executable, "anytune_entry.py", *args, "--checkpoints", str(opt / "checkpoints")]
     done = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True, timeout=600)
     output = (done.stdout + done.stderr).splitlines()
