@@ -61,6 +61,12 @@ class Hyperparameters(_Strict):
     lora: LoraSpec = Field(default_factory=LoraSpec)
     seed: int = 42
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps as well as each epoch.")
+    loss: Literal["auto", "full", "chunked"] = Field(
+        "auto", description="How the loss meets the vocabulary: chunked computes the logits of 1/8 of the tokens "
+        "at a time (far less memory for large vocabularies, same loss); auto = chunked when one batch's fp32 "
+        "logits would pass 0.5 GB. The estimate plans the same.")
+    packing: bool = Field(False, description="Concatenate each batch's examples into one row without padding "
+                          "(position ids keep them apart; same loss, no compute spent on padding).")
     beta: float = Field(0.1, gt=0, le=10, description="objective: dpo: how far the tuned model may move from the "
                         "reference (TRL's DPO beta).")
 

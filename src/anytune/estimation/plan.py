@@ -12,15 +12,17 @@ from decimal import Decimal
 from ..errors import ConfigError
 from ..types import CostEstimate, CostLine, DataStats, Money
 from . import calibration
-from .hardware import CPU, GPUS, Gpu, get_gpu, gpu_or_unknown, normalize_gpu
+from .hardware import CPU, GPUS, MULTI_GPU_EFFICIENCY, Gpu, get_gpu, gpu_or_unknown, normalize_gpu
 from .model_size import ModelSize, model_size
 from .pricing import Catalog, Offer, staleness_note
+from .setup import Setup, trainer_setup
 from .workload import (
     GB,
     eval_flops_per_token,
     flops_per_token,
     max_batch,
     memory_per_gpu,
+    padding_factor,
     recompute_factor,
     usable_bytes,
 )
@@ -47,24 +49,26 @@ class Workload:
     lora_target: str | list[str]
     train_tokens: int
     epochs: float
-    flops: float  # training + evaluation FLOPs in total
+    flops: float  # training + evaluation FLOPs in total, padding included
+    setup: Setup = Setup()
+    padding: float = 1.0  # tokens computed per real token (1 when packed)
 
     def memory(self, *, checkpointing: bool):
         return memory_per_gpu(self.size, self.method, seq=self.seq, batch=self.batch, lora_r=self.lora_r,
-                              lora_target=self.lora_target, checkpointing=checkpointing)
+                              lora_target=self.lora_target, checkpointing=checkpointing, setup=self.setup)
 
-    def fit(self, memory_gb: float) -> Fit:
-        """Whether one GPU of ``memory_gb`` holds this training run, and whether it needs gradient
+    def fit(self, memory_bytes: float) -> Fit:
+        """Whether one GPU with ``memory_bytes`` holds this training run, and whether it needs gradient
         checkpointing to do so (tried only when the plain run does not fit)."""
-        room = usable_bytes(memory_gb)
+        room = usable_bytes(memory_bytes)
         plain = self.memory(checkpointing=False)
         if plain.total <= room:
             return Fit(True, False, plain.total)
         ckpt = self.memory(checkpointing=True)
         if ckpt.total <= room:
             return Fit(True, True, ckpt.total, f"{plain.total / GB:.1f} GB without gradient checkpointing")
-        best = max_batch(self.size, self.method, seq=self.seq, memory_gb=memory_gb, lora_r=self.lora_r,
-                         lora_target=self.lora_target)
+        best = max_batch(self.size, self.method, seq=self.seq, memory_bytes=memory_bytes, lora_r=self.lora_r,
+                         lora_target=self.lora_target, setup=self.setup)
         hint = f"; fits at batch ≤ {best}" if best >= 1 else "; does not fit even at batch 1"
         return Fit(False, True, ckpt.total,
                    f"needs {ckpt.total / GB:.1f} GB per GPU > {room / GB:.1f} GB usable "
@@ -73,7 +77,8 @@ class Workload:
     def describe(self) -> str:
         per_tok = flops_per_token(self.size, self.method, self.context)
         rule = "6·N" if self.method == "full" else "4·N"
-        return (f"{self.train_tokens:,} train tokens × {self.epochs:g} epochs × {per_tok / 1e9:.2f} GFLOP/token "
+        pad = f" × {self.padding:.3g} for padding" if self.padding > 1.0005 else ""
+        return (f"{self.train_tokens:,} train tokens{pad} × {self.epochs:g} epochs × {per_tok / 1e9:.2f} GFLOP/token "
                 f"({rule} + attention, N = {self.size.compute_params / 1e9:.3g}B) + evaluation = {self.flops:.3g} FLOPs")
 
 
@@ -83,19 +88,32 @@ def workload(spec, stats: DataStats) -> Workload:
     train = stats.train
     seq = min(hp.max_seq_length, train.max_tokens) if train.max_tokens > 0 else hp.max_seq_length
     context = min(train.tokens / train.examples, hp.max_seq_length) if train.examples else 0.0
-    flops = train.tokens * hp.epochs * flops_per_token(size, spec.method, context)
+    setup = trainer_setup(spec, vocab=size.vocab)
+    pad = 1.0 if setup.packing else _padding(train, hp.batch_size, hp.max_seq_length)
+    flops = train.tokens * pad * hp.epochs * flops_per_token(size, spec.method, context)
     val = stats.splits.get("validation")
     if val is not None and val.tokens:
         val_context = min(val.tokens / max(val.examples, 1), hp.max_seq_length)
-        flops += val.tokens * (math.ceil(hp.epochs) + 1) * eval_flops_per_token(size, val_context)
+        val_pad = 1.0 if setup.packing else _padding(val, hp.batch_size, hp.max_seq_length)
+        flops += val.tokens * val_pad * (math.ceil(hp.epochs) + 1) * eval_flops_per_token(size, val_context)
     return Workload(size, spec.method, max(seq, 1), context, hp.batch_size, hp.lora.r, hp.lora.target_modules,
-                    train.tokens, hp.epochs, flops)
+                    train.tokens, hp.epochs, flops, setup, pad)
+
+
+def _padding(split, batch: int, cap: int) -> float:
+    if not split.examples or not split.max_tokens or not split.median_tokens:  # no length spread known
+        return 1.0
+    return padding_factor(mean=split.tokens / split.examples, minimum=split.min_tokens, median=split.median_tokens,
+                          p95=split.p95_tokens, maximum=split.max_tokens, batch=batch, cap=cap)
 
 
 def _basics(work: Workload, stats: DataStats) -> list[str]:
     out = [f"model size: {work.size.params / 1e9:.3g}B parameters, from {work.size.source}",
            f"compute: {work.describe()}",
-           "time = FLOPs / (GPUs × peak dense bf16 FLOP/s × MFU); padding to the longest example in a batch is not counted",
+           "time = FLOPs / (GPUs × peak dense bf16 FLOP/s × MFU × multi-GPU efficiency); MFU figures are measured "
+           "with gradient checkpointing on (docs/estimation.md)",
+           f"trainer: {work.setup.describe()}"
+           + ("" if work.setup.packing else f"; padding from the data's length spread: × {work.padding:.3g} tokens"),
            "memory: data parallel (every GPU holds the whole model), bf16 weights, Adam"]
     if stats.approximate:
         out.append(f"token counts are approximate ({stats.tokenizer or 'no tokenizer'})")
@@ -111,10 +129,14 @@ def _hours_for(work: Workload, gpu: Gpu, count: int, tflops_per_gpu: float | Non
         mfu = gpu.default_mfu(work.method)
         rate = gpu.peak_tflops * 1e12 * mfu * count
         how = f"{count}× {gpu.name} at {gpu.peak_tflops:g} TFLOP/s peak × MFU {mfu:g} (planning assumption)"
-    factor = recompute_factor(work.method) if checkpointing else 1.0
-    if checkpointing:
-        how += f", × {factor:.3g} for the recompute of gradient checkpointing"
-    return work.flops * factor / rate / 3600, how
+    if count > 1:
+        rate *= MULTI_GPU_EFFICIENCY
+        how += f", × {MULTI_GPU_EFFICIENCY:g} multi-GPU efficiency"
+    if tflops_per_gpu is None and not checkpointing:  # the MFU figures include the recompute
+        factor = recompute_factor(work.method)
+        rate *= factor
+        how += f", × {factor:.3g} without gradient checkpointing (no recompute)"
+    return work.flops / rate / 3600, how
 
 
 def _hours_decimal(hours: float) -> Decimal:
@@ -184,7 +206,7 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
         offer = catalog.offer(inst)
         why = _why_not(inst, offer, spec, want_gpu, exact_count)
         if why is None:
-            fit = work.fit(inst.gpu_memory_gb)
+            fit = work.fit(_gpu_bytes(inst))
             why = fit.reason if not fit.fits else None
         if why is None:
             hours, how = _hours_for(work, get_gpu(inst.gpu), inst.gpu_count, checkpointing=fit.checkpointing)
@@ -255,7 +277,7 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
     if not known:
         notes.append(f"GPU {gpu!r} is not in anytune's hardware catalog: memory fit not checked, speed assumed "
                      "T4-class until `anytune calibrate` measures it")
-    fit = work.fit(hw.memory_gb) if gpu and known else Fit(True, False, 0.0)
+    fit = work.fit(hw.memory_bytes) if gpu and known else Fit(True, False, 0.0)
     cal = calibration.lookup(hw.name, work.method)
     if cal is not None:
         hours, how = _hours_for(work, hw, count, cal.tflops_per_gpu, checkpointing=fit.checkpointing)
@@ -278,10 +300,21 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
                         assumptions=tuple(assumptions), rejected=rejected)
 
 
-def memory_plan(spec, gpu_memory_gb: float, *, seq: int | None = None) -> Fit:
-    """Does ``spec`` train on one GPU of ``gpu_memory_gb``, and does it need gradient checkpointing?
+def _gpu_bytes(inst) -> float:
+    """The memory of one of ``inst``'s GPUs: nvidia-smi's figure for a catalogued GPU of that size, else the
+    instance's nominal GB read as GiB (vendors' "24 GB" is 24 GiB)."""
+    gpu = get_gpu(inst.gpu)
+    if gpu is not None and gpu.memory_mib and abs(gpu.memory_gb - inst.gpu_memory_gb) < 1:
+        return gpu.memory_bytes
+    return inst.gpu_memory_gb * 2**30
+
+
+def memory_plan(spec, memory_bytes: float, *, seq: int | None = None) -> Fit:
+    """Does ``spec`` train on one GPU with ``memory_bytes``, and does it need gradient checkpointing?
     For the trainer to decide at run time (``seq`` defaults to max_seq_length)."""
     hp = spec.hyperparameters
-    work = Workload(model_size(spec.base_model), spec.method, seq or hp.max_seq_length, 0.0, hp.batch_size,
-                    hp.lora.r, hp.lora.target_modules, 0, hp.epochs, 0.0)
-    return work.fit(gpu_memory_gb)
+    size = model_size(spec.base_model)
+    length = seq or hp.max_seq_length
+    work = Workload(size, spec.method, length, 0.0, hp.batch_size, hp.lora.r, hp.lora.target_modules, 0,
+                    hp.epochs, 0.0, trainer_setup(spec, vocab=size.vocab))
+    return work.fit(memory_bytes)

@@ -101,3 +101,23 @@ class Collator:
             labels[i, :n] = torch.tensor(x["labels"])
             mask[i, :n] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+@dataclass
+class Flattening:
+    """Packs a batch into one row without padding: the examples are concatenated, position ids restart at 0
+    for each, and each example's first label is -100 so no token learns to predict across a boundary. With
+    no attention mask and no cache, Transformers reads the boundaries from the position ids and masks
+    attention to stay inside each example (``masking_utils.find_packed_sequence_indices``)."""
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        ids, labels, positions = [], [], []
+        for x in batch:
+            n = len(x["input_ids"])
+            ids += x["input_ids"]
+            labels += [IGNORE] + x["labels"][1:]
+            positions += range(n)
+        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+                "position_ids": torch.tensor([positions]), "use_cache": False}

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..spec import JobSpec
 from . import outputs
 from .checks import check_method
-from .dataset import Collator, read_jsonl, tokenize
+from .dataset import Collator, Flattening, read_jsonl, tokenize
 from .platform import RunPaths
 from .status import StatusFile, Terminated
 
@@ -75,9 +75,9 @@ def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
 
     from ..estimation import memory_plan
 
-    gpu_gb = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 1e9
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
     try:
-        fit = memory_plan(spec, gpu_gb)
+        fit = memory_plan(spec, total)
     except ConfigError:  # model size unknown to the estimator: train without
         return False
     if fit.checkpointing:
@@ -186,9 +186,23 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
 
         trainer = dpo.trainer(model, tokenizer, kwargs, spec, splits, callbacks)
     else:
-        trainer = Trainer(model=model, args=TrainingArguments(**kwargs), train_dataset=splits["train"],
-                          eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
-                          data_collator=Collator(tokenizer.pad_token_id, 8 if cuda else 1))
+        from ..estimation.setup import trainer_setup
+
+        setup = trainer_setup(spec, vocab=model.get_output_embeddings().weight.shape[0])
+        cls = Trainer
+        if setup.loss == "chunked":
+            from .losses import trainer_class
+
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ConfigError("hyperparameters.loss: chunked trains on one GPU only for now",
+                                  ["set loss: auto (or full) to train on several GPUs"])
+
+            cls = trainer_class()
+        collator = Flattening() if setup.packing else Collator(tokenizer.pad_token_id, 8 if cuda else 1)
+        log(f"trainer: {setup.describe()}")
+        trainer = cls(model=model, args=TrainingArguments(**kwargs), train_dataset=splits["train"],
+                      eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
+                      data_collator=collator)
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
     return trainer, board, stop, total_steps
 
