@@ -15,8 +15,8 @@ GOOGLE = (*HEAVY, "google.auth", "google.api_core", "google.cloud", "google_crc3
 STATS = DataStats(splits={"train": SplitStats(examples=1000, tokens=500_000, max_tokens=900)})
 
 
-def job(**compute) -> JobSpec:
-    return JobSpec(name="x", base_model="Qwen/Qwen2.5-0.5B", data={"train": "t.jsonl"}, provider="vertex",
+def job(base_model: str = "Qwen/Qwen2.5-0.5B", **compute) -> JobSpec:
+    return JobSpec(name="x", base_model=base_model, data={"train": "t.jsonl"}, provider="vertex",
                    compute=compute)
 
 
@@ -35,13 +35,19 @@ def test_a_region_changes_the_price():
     assert eu.instance == us.instance and eu.total.amount > us.total.amount
 
 
-@pytest.mark.parametrize("options, instance, rejected", [
-    ({"machine_type": "a2-highgpu-1g", "accelerator_type": "NVIDIA_TESLA_A100"}, "a2-highgpu-1g+1xA100", None),
-    ({"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4"}, "", "n1-standard-8+1xT4 (1× T4 16 GB): needs"),
-    ({"machine_type": "n2-standard-8"}, "", "n2-standard-8: not in the vertex price catalog (pricing.json)"),
+# a 0.5B model fits a T4 with gradient checkpointing; a 7B LoRA (15 GB of bf16 weights) does not
+@pytest.mark.parametrize("model, options, instance, rejected", [
+    ("Qwen/Qwen2.5-0.5B", {"machine_type": "a2-highgpu-1g", "accelerator_type": "NVIDIA_TESLA_A100"},
+     "a2-highgpu-1g+1xA100", None),
+    ("Qwen/Qwen2.5-0.5B", {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4"},
+     "n1-standard-8+1xT4", None),
+    ("Qwen/Qwen2.5-7B", {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4"}, "",
+     "n1-standard-8+1xT4 (1× T4 16 GB): needs"),
+    ("Qwen/Qwen2.5-0.5B", {"machine_type": "n2-standard-8"}, "",
+     "n2-standard-8: not in the vertex price catalog (pricing.json)"),
 ])
-def test_a_fixed_machine_is_priced_and_checked(options, instance, rejected):
-    est = VertexProvider(options).estimate(job(), STATS)
+def test_a_fixed_machine_is_priced_and_checked(model, options, instance, rejected):
+    est = VertexProvider(options).estimate(job(model), STATS)
     assert est.instance == instance and est.fits is (rejected is None)
     assert rejected is None or (len(est.rejected) == 1 and est.rejected[0].startswith(rejected)), est.rejected
 
