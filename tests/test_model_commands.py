@@ -227,3 +227,18 @@ def test_a_local_job_end_to_end_eval_and_report_by_job_id(tiny_model, tiny_data,
     assert page.console_errors == [] and all(w > 0 for _, w in page.images)
     for section in ("Training", "Evaluation: base vs tuned", "Sample answers", "Data", "Cost", "estimate", "actual"):
         assert page.text_contains(section), section
+
+
+def test_ab_of_two_models_on_the_same_examples(trained, tiny_model, tiny_data):
+    r = cli("ab", str(tiny_model), str(trained), "--data", str(tiny_data["test"]), "--max-new-tokens", "40", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["models"] == {"tuned": f"B: {trained.name}", "base": f"A: {tiny_model.name}"}
+    rouge = result["metrics"]["rouge_l"]
+    assert result["examples"] == 16 and rouge["significant"] and rouge["difference"] > 0.3 and rouge["ci95"][0] > 0
+    table = cli("ab", str(trained), str(trained), "--data", str(tiny_data["test"]), "--max-examples", "4",
+                "--max-new-tokens", "40", "-m", "token_f1", "--samples", "2")
+    assert table.returncode == 0, table.stderr
+    assert "B - A" in table.stdout and "sample answers" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if line.strip("│ ").startswith("token_f1"))
+    assert "+0.000" in row and row.rstrip(" │").endswith("no")  # a model against itself: no difference

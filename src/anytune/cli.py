@@ -409,12 +409,15 @@ def retrieve(job_id: JobIdArg = None,
 
 def _mount() -> None:
     """Sub-commands that live in their own modules (each imports only what it needs when it runs)."""
-    from . import cli_cost, cli_data, cli_model, cli_openai, cli_profile, cli_serve
+    from . import cli_cost, cli_data, cli_model, cli_openai, cli_profile, cli_serve, cli_sweep
 
     app.add_typer(cli_data.app, name="data")
     app.add_typer(cli_profile.app, name="profile")
     app.add_typer(cli_cost.pricing_app, name="pricing")
     app.add_typer(cli_openai.app, name="openai")
+    app.add_typer(cli_sweep.app, name="sweep")
+    app.command("sweeps")(cli_sweep.sweeps_cmd)
+    app.command("ab")(cli_model.ab_cmd)
     app.command("serve")(cli_serve.serve)
     app.command("compare")(cli_cost.compare_cmd)
     app.command("calibrate")(cli_cost.calibrate_cmd)

@@ -40,17 +40,20 @@ def _bar():
                     console=err, transient=True)
 
 
-def eval_table(result: dict) -> Table:
+def eval_table(result: dict, roles: tuple[str, str] = ("base", "tuned")) -> Table:
+    """Per metric: the other model (``roles[0]``), the model judged (``roles[1]``), their difference with its
+    95% CI, and whether it is significant."""
     models = result.get("models", {})
     has_base = "base" in models
     table = Table(title=f"{result['examples']} {result.get('split') or 'held-out'} examples"
                         + (f": {models['tuned']} vs {models['base']}" if has_base else f": {models.get('tuned')}"))
     table.add_column("metric")
     if has_base:
-        table.add_column("base", justify="right")
-    table.add_column("tuned", justify="right")
+        table.add_column(roles[0], justify="right")
+    table.add_column(roles[1], justify="right")
     if has_base:
-        for name in ("difference", "95% CI", "significant?"):
+        for name in (f"{roles[1]} - {roles[0]}" if roles != ("base", "tuned") else "difference", "95% CI",
+                     "significant?"):
             table.add_column(name, justify="right")
     for name, row in result["metrics"].items():
         cells = [name]
@@ -68,6 +71,40 @@ def eval_table(result: dict) -> Table:
                           else "[red]yes (worse)[/]" if row["significant"] else "no"]
         table.add_row(*cells)
     return table
+
+
+def _eval_config(t, max_examples, max_new_tokens, metric):
+    """The target's job's evaluation settings (else the defaults) with the command's options over them."""
+    from pydantic import ValidationError
+
+    from .spec import EvaluationSpec
+
+    spec_eval = t.record.spec.evaluation if t.record is not None else EvaluationSpec()
+    changes = {k: v for k, v in (("max_examples", max_examples), ("max_new_tokens", max_new_tokens),
+                                 ("metrics", metric)) if v}
+    try:
+        return spec_eval.model_validate({**spec_eval.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ConfigError("invalid evaluation options",
+                          [f"--{'metric' if e['loc'][0] == 'metrics' else e['loc'][0]}: {e['msg']}"
+                           for e in exc.errors()]) from None
+
+
+def _evaluate(examples, tuned, other, config, t, grader=None, split=""):
+    """Generate and score with a progress bar per model."""
+    from .evaluation import evaluate
+
+    seed = t.record.spec.hyperparameters.seed if t.record is not None else 0
+    with _bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"generating: {label}" if not label.startswith("judge") else label,
+                                            total=total)
+            bar.update(tasks[label], completed=done)
+
+        return evaluate(examples, tuned, other, config, seed=seed, judge=grader, split=split, progress=progress)
 
 
 def _examples_for(t, data: str | None, columns: list[str] | None, limit: int):
@@ -121,22 +158,11 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print eval.json instead of the table.")] = False,
 ):
     """Score a model's answers on held-out data against the references, side by side with its base."""
-    from pydantic import ValidationError
-
     from . import models
-    from .evaluation import evaluate, write
-    from .spec import EvaluationSpec
+    from .evaluation import write
 
     t = _target(target, base_url, api_key_env, base)
-    spec_eval = t.record.spec.evaluation if t.record is not None else EvaluationSpec()
-    changes = {k: v for k, v in (("max_examples", max_examples), ("max_new_tokens", max_new_tokens),
-                                 ("metrics", metric)) if v}
-    try:
-        config = spec_eval.model_validate({**spec_eval.model_dump(), **changes})
-    except ValidationError as exc:
-        raise ConfigError("invalid evaluation options",
-                          [f"--{'metric' if e['loc'][0] == 'metrics' else e['loc'][0]}: {e['msg']}"
-                           for e in exc.errors()]) from None
+    config = _eval_config(t, max_examples, max_new_tokens, metric)
     split, examples = _examples_for(t, data, column, config.max_examples)
     tuned = models.engine(t, batch_size=config.batch_size)
     if against == "none":
@@ -153,17 +179,7 @@ def eval_cmd(
 
         grader = Judge(ChatAPIEngine(judge, client(judge_base_url, judge_key_env), label=judge,
                                      where=f"judge {judge_base_url or 'OpenAI'}"))
-    seed = t.record.spec.hyperparameters.seed if t.record is not None else 0
-    with _bar() as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(f"generating: {label}" if not label.startswith("judge") else label,
-                                            total=total)
-            bar.update(tasks[label], completed=done)
-
-        result = evaluate(examples, tuned, other, config, seed=seed, judge=grader, split=split, progress=progress)
+    result = _evaluate(examples, tuned, other, config, t, grader, split)
     if output is not None:
         write(result, output)
     if as_json:
@@ -177,6 +193,55 @@ def eval_cmd(
                      else "") + "[/]")
     if output is not None:
         out.print(f"wrote {output / 'eval.json'} and {output / 'samples.jsonl'}")
+
+
+def ab_cmd(
+    job_a: Annotated[str, typer.Argument(help="Run A: a job id, a model folder, or with --base-url a model id.")],
+    job_b: Annotated[str, typer.Argument(help="Run B, the same kinds (e.g. a local LoRA against an OpenAI "
+                     "fine-tune's job id).")],
+    data: Annotated[str | None, typer.Option("--data", help="Held-out data with references. Default: A's test "
+                    "split, else its validation split (else B's).")] = None,
+    column: Annotated[list[str] | None, typer.Option("--column", "-c", help="Map a column of --data: canonical="
+                      "source.")] = None,
+    base_url: BaseUrlOpt = None, api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    max_examples: Annotated[int | None, typer.Option(min=1, help="Score the first N examples.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Longest answer (default 256).")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="exact_match, token_f1, rouge_l, "
+                      "bleu (repeat; default all).")] = None,
+    samples: Annotated[int, typer.Option(min=0, help="Sample answers shown side by side.")] = 3,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write eval.json and samples.jsonl (base "
+                      "= A, tuned = B) into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print eval.json instead of the tables.")] = False,
+):
+    """A/B test of two runs: both answer the same held-out examples; for each metric, B - A with its 95%
+    paired-bootstrap confidence interval and whether the difference is significant; answers side by side."""
+    from . import models
+    from .evaluation import write
+
+    a = _target(job_a, base_url, api_key_env, None)
+    b = _target(job_b, base_url, api_key_env, None)
+    config = _eval_config(a if a.record is not None else b, max_examples, max_new_tokens, metric)
+    try:
+        split, examples = _examples_for(a, data, column, config.max_examples)
+    except ConfigError:
+        if b.record is None:
+            raise
+        split, examples = _examples_for(b, data, column, config.max_examples)
+    engine_a = models.engine(a, batch_size=config.batch_size, label=f"A: {a.label}")
+    engine_b = models.engine(b, batch_size=config.batch_size, label=f"B: {b.label}")
+    result = _evaluate(examples, engine_b, engine_a, config, a, split=split)
+    if output is not None:
+        write(result, output)
+    if as_json:
+        print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
+        return
+    out.print(eval_table(result, roles=("A", "B")))
+    if samples:
+        table = Table("prompt", "reference", "A", "B", title="sample answers", show_lines=True)
+        for s in result["samples"][:samples]:
+            prompt = next((m["content"] for m in reversed(s["messages"]) if m.get("role") == "user"), "")
+            table.add_row(escape(prompt), escape(s["reference"]), escape(s["base"]), escape(s["tuned"]))
+        out.print(table)
 
 
 def chat_cmd(

@@ -20,6 +20,8 @@ POINTS = {
     "retrieve:copying": "half of the model's files are copied",
     "cloud:uploading": "a cloud upload has sent some of its bytes, not all (the plugins' crash tests)",
     "cloud:created": "the cloud answered the create of the job; nothing else is known of it yet",
+    "sweep:recorded": "the sweep is in the store; no trial launched yet",
+    "sweep:launched": "a sweep launched a trial (its job is recorded and running); the sweep process dies",
     "trainer:saved": "the trainer saved a whole checkpoint (the cloud resume tests kill it there, in the container)",
 }
 

@@ -135,6 +135,12 @@ class BudgetExceeded(AnytuneError):
     """The estimate (or the running cost) passes the spec's budget."""
 
 
+class SweepOverBudget(BudgetExceeded):
+    """A sweep's estimated total passes the budget: refused before anything is written (bad input, exit 2)."""
+
+    exit_code = 2
+
+
 class MissingDependency(AnytuneError):
     """An optional package a command needs is not installed; the message names the extra to install."""
 

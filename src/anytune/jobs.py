@@ -51,8 +51,10 @@ class Submission:
 
 def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = None, dry_run: bool = False,
            store: JobStore | None = None, progress: bool = False,
-           on_plan: Callable[[dispatch.Plan], None] | None = None) -> Submission:
+           on_plan: Callable[[dispatch.Plan], None] | None = None,
+           trial: tuple[str, dict[str, Any]] | None = None) -> Submission:
     """Validate and prepare the data, choose a provider, upload and launch. Returns at once after launch.
+    ``trial``: (sweep id, {"index", "params"}) of the sweep trial this job is, recorded with it from the start.
 
     Everything that can fail on bad input (spec, data, provider name, budget) fails before anything is
     written to the job store or sent anywhere."""
@@ -75,7 +77,8 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
     rec = store.create(id=job_id, name=spec.name, provider=first.name, spec_json=spec.model_dump_json(),
                        spec_hash=spec.spec_hash(), data_hash=prepared.content_hash, data_dir=str(prepared.directory),
                        state=UPLOADING, profile=profile or "", choice_json=json.dumps(plan.record()),
-                       estimate_json=first.estimate.to_json() if first.estimate else None, submitter=_me())
+                       estimate_json=first.estimate.to_json() if first.estimate else None, submitter=_me(),
+                       **({"sweep_id": trial[0], "trial_json": json.dumps(trial[1])} if trial else {}))
     crashpoint("submit:recorded")
 
     try:
@@ -157,8 +160,13 @@ def _me() -> str:
 def submitter_alive(rec: JobRecord) -> bool | None:
     """Whether the process submitting ``rec`` still runs: True, False, or None when it is on another host
     (it may be alive; only that host can tell). A record without a submitter predates the lease: gone."""
+    return process_alive(rec.submitter)
+
+
+def process_alive(who_json: str) -> bool | None:
+    """Whether the process that ``_me()`` described as ``who_json`` still runs (None: on another host)."""
     try:
-        who = json.loads(rec.submitter) if rec.submitter else {}
+        who = json.loads(who_json) if who_json else {}
     except ValueError:
         who = {}
     if not who:

@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "sacrebleu": ("the bleu metric", "local"),
     "nltk": ("the rouge_l metric", "local"),
     "matplotlib": ("plots and reports", "plot"),
+    "optuna": ("sweep.strategy: optuna", "sweep"),
     "fastapi": ("anytune serve", "serve"),
     "uvicorn": ("anytune serve", "serve"),
     "starlette": ("anytune serve", "serve"),

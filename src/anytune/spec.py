@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .defaults import DEFAULT_PROVIDER
 from .errors import ConfigError
+from .sweep.space import SweepSpec
 
 
 class _Strict(BaseModel):
@@ -130,6 +131,8 @@ class JobSpec(_Strict):
     provider: ProviderChoice = Field(DEFAULT_PROVIDER, description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-provider settings, validated by each provider.")
     output_dir: str = Field("runs/{name}/{job_id}", description="Where the trained model goes; {name} and {job_id} are replaced.")
+    sweep: SweepSpec | None = Field(None, description="Run several trials of this spec (`anytune sweep`): "
+                                    "parameters to vary, strategy, trials, metric, parallel.")
 
     @field_validator("provider")
     @classmethod
@@ -217,8 +220,7 @@ def problems_from(exc: ValidationError, lines: dict[tuple, int] | None = None, s
             continue
         seen.add(clean)
         dotted = ".".join(str(p) for p in clean) or "(top level)"
-        line = _locate(clean, lines or {})
-        where = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
+        where = _where(source, _locate(clean, lines or {}))
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `anytune schema` lists the valid keys)"
@@ -230,9 +232,21 @@ def parse_spec(data: Any, *, source: str = "<spec>", lines: dict[tuple, int] | N
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a job spec must be a mapping of keys, got {type(data).__name__}")
     try:
-        return JobSpec.model_validate(data)
+        spec = JobSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid job spec {source}", problems_from(exc, lines, source), source) from None
+    if spec.sweep is not None:
+        from .sweep.space import problems
+
+        found = [f"{_where(source, _locate(loc, lines or {}))}{'.'.join(map(str, loc))}: {msg}"
+                 for loc, msg in problems(spec)]
+        if found:
+            raise ConfigError(f"invalid job spec {source}", found, source)
+    return spec
+
+
+def _where(source: str, line: int | None) -> str:
+    return f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
 
 
 def load_spec(path: str | Path) -> JobSpec:

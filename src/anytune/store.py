@@ -46,6 +46,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     submitter     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    spec_json    TEXT NOT NULL,
+    spec_hash    TEXT NOT NULL,
+    profile      TEXT NOT NULL DEFAULT '',
+    provider     TEXT NOT NULL DEFAULT '',
+    plan_json    TEXT NOT NULL DEFAULT '[]',
+    message      TEXT NOT NULL DEFAULT '',
+    best_job     TEXT NOT NULL DEFAULT '',
+    runner       TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS uploads (
     provider     TEXT NOT NULL,
     content_hash TEXT NOT NULL,
@@ -62,7 +77,8 @@ LAUNCHING = "launching"
 BEFORE_LAUNCH = (PREPARING, UPLOADING, LAUNCHING)
 INTERRUPTED = "interrupted"  # its submitter died before anything started: nothing runs, nothing is charged
 # Columns added after the first release, with their definitions, for stores made before them.
-ADDED = {"submitter": "TEXT NOT NULL DEFAULT ''"}
+ADDED = {"submitter": "TEXT NOT NULL DEFAULT ''", "sweep_id": "TEXT NOT NULL DEFAULT ''",
+         "trial_json": "TEXT NOT NULL DEFAULT ''"}
 _migrated: set[Path] = set()
 
 
@@ -93,6 +109,8 @@ class JobRecord:
     profile: str = ""
     launched_at: str = ""
     submitter: str = ""  # JSON {"host", "pid", "since"} of the process submitting it, until it has a handle
+    sweep_id: str = ""  # the sweep this job is a trial of
+    trial_json: str = ""  # JSON {"index", "params"} of that trial
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -116,6 +134,10 @@ class JobRecord:
         return json.loads(self.actual_json) if self.actual_json else {}
 
     @property
+    def trial(self) -> dict:
+        return json.loads(self.trial_json) if self.trial_json else {}
+
+    @property
     def spec(self):
         from .spec import JobSpec
 
@@ -127,6 +149,40 @@ class JobRecord:
 
 
 _COLUMNS = [f.name for f in fields(JobRecord) if f.name != "extra"]
+
+
+@dataclass
+class SweepRecord:
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    state: str  # running, succeeded, failed, cancelled, stopped (budget)
+    spec_json: str
+    spec_hash: str
+    profile: str = ""
+    provider: str = ""  # the --provider override it was started with
+    plan_json: str = "[]"  # the trials as planned: [{"index", "params", "provider", "cost_usd", "hours"}]
+    message: str = ""
+    best_job: str = ""
+    runner: str = ""  # JSON {"host", "pid", "since"} of the process driving it
+
+    @property
+    def plan(self) -> list[dict]:
+        return json.loads(self.plan_json)
+
+    @property
+    def spec(self):
+        from .spec import JobSpec
+
+        return JobSpec.model_validate_json(self.spec_json)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state != "running"
+
+
+_SWEEP_COLUMNS = [f.name for f in fields(SweepRecord)]
 
 
 class StoreUnreadable(ConfigError):
@@ -217,6 +273,50 @@ class JobStore:
         with self._db() as db:
             rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
         return [JobRecord(**{c: r[c] for c in _COLUMNS}) for r in rows]
+
+    def trials(self, sweep_id: str) -> list[JobRecord]:
+        """A sweep's trial jobs, oldest first."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE sweep_id = ? ORDER BY created_at, rowid",
+                              (sweep_id,)).fetchall()
+        return [JobRecord(**{c: r[c] for c in _COLUMNS}) for r in rows]
+
+    # --- sweeps ----------------------------------------------------------------------------------
+
+    def create_sweep(self, **values: Any) -> SweepRecord:
+        now = _now()
+        rec = SweepRecord(created_at=now, updated_at=now, **values)
+        with self._db() as db:
+            db.execute(f"INSERT INTO sweeps ({','.join(_SWEEP_COLUMNS)}) VALUES ({','.join('?' * len(_SWEEP_COLUMNS))})",
+                       [getattr(rec, c) for c in _SWEEP_COLUMNS])
+        return rec
+
+    def update_sweep(self, sweep_id: str, **values: Any) -> SweepRecord:
+        if set(values) - set(_SWEEP_COLUMNS):
+            raise ValueError(f"unknown sweep columns: {sorted(set(values) - set(_SWEEP_COLUMNS))}")
+        values["updated_at"] = _now()
+        with self._db() as db:
+            db.execute(f"UPDATE sweeps SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                       [*values.values(), sweep_id])
+        return self.get_sweep(sweep_id)
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM sweeps WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC, created_at DESC",
+                              (sweep_id, sweep_id.replace("%", "") + "%", sweep_id)).fetchall()
+        if not rows:
+            raise ConfigError(f"no sweep {sweep_id!r} (see `anytune sweeps`)")
+        if len(rows) > 1 and rows[0]["id"] != sweep_id:
+            raise ConfigError(f"sweep id {sweep_id!r} is ambiguous: " + ", ".join(r["id"] for r in rows[:5]))
+        return SweepRecord(**{c: rows[0][c] for c in _SWEEP_COLUMNS})
+
+    def sweeps(self, limit: int = 50, spec_hash: str = "") -> list[SweepRecord]:
+        """Newest first; with ``spec_hash``, the sweeps of that spec only."""
+        where, args = ("WHERE spec_hash = ?", [spec_hash]) if spec_hash else ("", [])
+        with self._db() as db:
+            rows = db.execute(f"SELECT * FROM sweeps {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                              [*args, limit]).fetchall()
+        return [SweepRecord(**{c: r[c] for c in _SWEEP_COLUMNS}) for r in rows]
 
     # --- uploads already made (for providers whose storage cannot be asked by content hash) -------
 

@@ -89,7 +89,7 @@ class FakeProvider(Provider):
             raise _ERRORS[self.options.launch_error]("simulated failure", provider=self.name, operation="launch")
         handle = JobHandle(provider=self.name, job_id=job_id, remote_id=remote)
         _JOBS[remote] = {"handle": handle, "calls": 0, "raw": "Q", "logs": [f"job {job_id} queued"],
-                         "data": dict(data.uris), "cancelled": False}
+                         "data": dict(data.uris), "cancelled": False, "lr": spec.hyperparameters.learning_rate}
         return handle
 
     def find(self, spec, job_id):
@@ -115,7 +115,8 @@ class FakeProvider(Provider):
             job["raw"] = "R"
         job["logs"].append(f"step {job['calls']}: {job['raw']}")
         return JobStatus(state=self.map_state(job["raw"]), raw_state=job["raw"],
-                         progress=min(1.0, job["calls"] / self.options.steps))
+                         progress=min(1.0, job["calls"] / self.options.steps),
+                         metrics={"eval_loss": _loss(job["lr"], job["calls"]), "eval_step": job["calls"]})
 
     def logs(self, handle, cursor=""):
         lines = self._job(handle)["logs"]
@@ -131,6 +132,8 @@ class FakeProvider(Provider):
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "adapter.txt").write_text(json.dumps({"trained_on": job["data"]}))
+        evals = [{"step": n, "eval_loss": _loss(job["lr"], n)} for n in range(1, job["calls"] + 1)]
+        (dest / "metrics.json").write_text(json.dumps({"eval_loss_after": evals[-1]["eval_loss"], "eval": evals}))
         train = job["data"].get("train")
         if train and Path(train).exists():
             shutil.copy(train, dest / "seen_train.jsonl")
@@ -141,6 +144,13 @@ class FakeProvider(Provider):
             return _JOBS[handle.remote_id]
         except KeyError:
             raise errors.NotFound(f"no job {handle.remote_id}", provider=self.name) from None
+
+
+def _loss(lr: float, step: int) -> float:
+    """A made-up held-out loss that falls with the steps, lowest for a learning rate of 1e-3."""
+    import math
+
+    return round(1 + abs(math.log10(lr) + 3) + 2 / step, 6)
 
 
 def more_providers(*names: str):

@@ -41,7 +41,7 @@ class Progress(TrainerCallback):
             if key.endswith("_loss") and key != "train_loss":
                 self.log(f"{where} {key.replace('_', ' ')} {value:.4f}")
                 if key == "eval_loss":
-                    self.status.update(eval_loss=value)
+                    self.status.update(eval_loss=value, eval_step=state.global_step)
 
 
 class TensorBoard(TrainerCallback):

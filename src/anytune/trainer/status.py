@@ -22,7 +22,7 @@ class StatusFile:
         self.path = path
         self.min_interval = min_interval
         self.data: dict[str, Any] = {"state": "loading", "step": 0, "total_steps": 0, "epoch": 0.0,
-                                     "loss": None, "eval_loss": None, "message": "", "pid": os.getpid()}
+                                     "loss": None, "eval_loss": None, "eval_step": None, "message": "", "pid": os.getpid()}
         self._last = 0.0
 
     def update(self, *, force: bool = True, **fields: Any) -> None:

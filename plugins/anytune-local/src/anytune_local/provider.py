@@ -247,7 +247,7 @@ class LocalProvider(Provider):
             message = ("stopped: it ran longer than compute.max_hours" if ended and ended.get("timed_out") else
                        progress.get("message") or _last_error(job)) or (
                 f"exit code {ended['returncode']}" if ended else "the trainer process vanished without an exit code")
-        metrics = {k: float(progress[k]) for k in ("step", "total_steps", "epoch", "loss", "eval_loss")
+        metrics = {k: float(progress[k]) for k in ("step", "total_steps", "epoch", "loss", "eval_loss", "eval_step")
                    if isinstance(progress.get(k), (int, float))}
         if state is JobState.SUCCEEDED:
             final = _read_json(job / "output" / "metrics.json")
