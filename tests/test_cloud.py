@@ -108,6 +108,17 @@ def test_requirements_leave_torch_to_the_container():
     assert not any("@" in r or ";" in r for r in reqs), "no direct references or markers"
 
 
+def test_a_tracked_spec_brings_the_tracker_clients_into_the_container(spec, tmp_path):
+    plain = build_bundle(spec, tmp_path / "a")
+    tracked = build_bundle(JobSpec.model_validate({**spec.model_dump(), "tracking": {"wandb": {"project": "p"}}}),
+                           tmp_path / "b")
+    names = lambda b: {re.split(r"[\[<>=!~ ]", r)[0].lower() for r in b.requirements}  # noqa: E731
+    assert not names(plain) & {"mlflow-skinny", "wandb"}
+    assert {"mlflow-skinny", "wandb"} <= names(tracked)
+    with tarfile.open(tracked.path) as tar:
+        assert "wandb" in tar.extractfile("requirements.txt").read().decode()
+
+
 def test_local_model_folder(tmp_path):
     model = tmp_path / "model"
     (model / "sub").mkdir(parents=True)

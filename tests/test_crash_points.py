@@ -73,7 +73,8 @@ def finish(tmp_path: Path, job_id: str) -> dict:
 def test_every_crash_point_is_tested():
     tested = {"submit:recorded", "submit:uploaded", *TRAINS, "retrieve:copying",
               "cloud:uploading", "cloud:created",  # these two in the cloud plugins' test_crash.py
-              "trainer:saved"}  # in the cloud plugins' resume tests (test_end_to_end.py, vertex's test_crash.py)
+              "trainer:saved",  # in the cloud plugins' resume tests (test_end_to_end.py, vertex's test_crash.py)
+              "sweep:recorded", "sweep:launched"}  # in test_sweep.py (a killed sweep resumes)
     assert tested == set(POINTS)
 
 

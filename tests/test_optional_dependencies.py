@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from anytune.optional import EXTRAS
 from anytune.testing.imports import run_blocking
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 JOB = str(ROOT / "examples" / "quickstart" / "job.yaml")
 
 
@@ -33,6 +34,9 @@ def model_folder(tmp_path):
 def cases(folder, tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"prompt": "hi", "completion": "hello"}) + "\n")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(Path(JOB).read_text() + "sweep:\n  parameters: {learning_rate: [1.0e-4, 1.0e-3]}\n"
+                     "  strategy: optuna\n  trials: 2\n")
     adapter = tmp_path / "a"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(folder)}))
@@ -46,15 +50,16 @@ def cases(folder, tmp_path):
         (["export", str(adapter), "--merge"], ("peft", "torch"), "local"),
         (["eval", "m", "--base-url", "http://127.0.0.1:9/v1", "--data", str(data)], ("openai",), "openai"),
         (["data", "validate", str(data), "--pii-engine", "presidio"], ("presidio_analyzer",), "presidio"),
+        (["sweep", str(sweep), "--dry-run"], ("optuna",), "sweep"),
     ]
 
 
 def test_every_optional_package_has_an_extra():
     assert {extra for _, extra in EXTRAS.values()} <= {"local", "plot", "serve", "openai", "sagemaker", "vertex",
-                                                       "azureml", "presidio"}
+                                                       "azureml", "presidio", "sweep", "tracking"}
 
 
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(10))
 def test_a_missing_optional_package_is_one_line_naming_the_extra(index, model_folder, tmp_path):
     args, blocked, extra = cases(model_folder, tmp_path)[index]
     r = _cli(args, blocked, dict(os.environ))

@@ -141,14 +141,15 @@ def test_a_random_sweep_runs_two_trials_at_once(tiny_model, tiny_data, tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["sweep:launched", "submit:recorded"])
+@pytest.mark.parametrize("point", ["sweep:recorded", "sweep:launched", "submit:recorded"])
 def test_a_killed_sweep_resumes_and_runs_each_trial_once(point, tiny_model, tiny_data, tmp_path, anytune_home):
     job = write_job(tmp_path / "job.yaml", tiny_model, tiny_data, {"parameters": {"epochs": [1, 2, 3]}})
     killed = cli("sweep", str(job), "--interval", "0.3", env={"ANYTUNE_CRASH_AT": point})
     assert killed.returncode == -signal.SIGKILL
     store = JobStore()
     (sweep,) = store.sweeps()
-    assert sweep.state == "running" and len(store.trials(sweep.id)) == 1
+    assert sweep.state == "running" and len(store.trials(sweep.id)) == (point != "sweep:recorded")
+    assert "no process is running this sweep" in cli("sweep", "status").stdout
     again = cli("sweep", str(job), "--interval", "0.3")
     assert again.returncode == 0, again.stderr
     assert f"resuming sweep {sweep.id}" in again.stderr
@@ -209,3 +210,11 @@ def test_a_running_sweep_past_its_budget_is_stopped(with_fake, tmp_path, tiny_da
     trials = JobStore().trials(rec.id)
     assert done.state == "stopped" and "passed budget.max_usd $7" in done.message
     assert len(trials) == 1 and trials[0].state == "cancelled"  # no further trial launched
+
+
+def test_a_sweep_spec_is_not_submitted_as_one_job(with_fake, tmp_path, tiny_data):
+    from anytune import jobs
+
+    with pytest.raises(ConfigError, match="run its trials with `anytune sweep`"):
+        jobs.submit(fake_spec(tmp_path, tiny_data, {"parameters": {"epochs": [1, 2]}}))
+    assert JobStore().list() == []

@@ -145,6 +145,8 @@ def status(sweep_id: SweepId = None, as_json: AsJson = False):
     out.print(status_table(s))
     if s["message"]:
         out.print(escape(s["message"]))
+    if s["state"] == "running" and not s["driven"]:
+        out.print(f"[yellow]no process is running this sweep:[/] `anytune sweep resume {s['id']}` goes on with it")
 
 
 @app.command()

@@ -59,6 +59,9 @@ def submit(spec: JobSpec, *, provider: str | None = None, profile: str | None = 
     Everything that can fail on bad input (spec, data, provider name, budget) fails before anything is
     written to the job store or sent anywhere."""
     store = store or JobStore()
+    if spec.sweep is not None:
+        raise ConfigError("this spec has a sweep: block: run its trials with `anytune sweep`, or remove the "
+                          "block to train it once")
     spec = dispatch.provider_choice(spec, provider)
     prof = load_profile(profile)
     prepared = prepare_data(spec, progress=progress)

@@ -18,6 +18,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "nltk": ("the rouge_l metric", "local"),
     "matplotlib": ("plots and reports", "plot"),
     "optuna": ("sweep.strategy: optuna", "sweep"),
+    "mlflow": ("tracking.mlflow", "tracking"),
+    "wandb": ("tracking.wandb", "tracking"),
     "fastapi": ("anytune serve", "serve"),
     "uvicorn": ("anytune serve", "serve"),
     "starlette": ("anytune serve", "serve"),

@@ -104,6 +104,40 @@ class EvaluationSpec(_Strict):
     batch_size: int = Field(16, ge=1, le=1024, description="Prompts generated together.")
 
 
+class MlflowTracking(_Strict):
+    tracking_uri: str = Field(description="The MLflow tracking server (http://host:5000, databricks) or store "
+                              "(file:, sqlite:). Credentials come from MLFLOW_TRACKING_TOKEN or "
+                              "MLFLOW_TRACKING_USERNAME/PASSWORD in the environment, never from the spec.")
+    experiment: str | None = Field(None, description="Experiment name; default: the job's name (a sweep's "
+                                   "trials share it).")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_credentials(cls, v: str):
+        from urllib.parse import urlsplit
+
+        if urlsplit(v).password or urlsplit(v).username:
+            raise ValueError("the URI carries credentials: put them in MLFLOW_TRACKING_USERNAME and "
+                             "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead")
+        return v
+
+
+class WandbTracking(_Strict):
+    project: str = Field(min_length=1, max_length=128)
+    entity: str | None = None
+    mode: Literal["online", "offline"] = Field("online", description="offline: write the run under the job's "
+                                               "logs (wandb sync uploads it later). The key is WANDB_API_KEY.")
+
+
+class TrackingSpec(_Strict):
+    """Experiment trackers the trainer logs to through transformers' own callbacks (parameters, loss curves),
+    plus the held-out losses and the generation evaluation at the end. TensorBoard event files are always
+    written next to the job."""
+
+    mlflow: MlflowTracking | None = None
+    wandb: WandbTracking | None = None
+
+
 class ChooseSpec(_Strict):
     choose: Literal["cheapest"] = "cheapest"
     candidates: list[str] = Field(min_length=1)
@@ -128,6 +162,7 @@ class JobSpec(_Strict):
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     provider: ProviderChoice = Field(DEFAULT_PROVIDER, description="A name, a fallback list, or {choose: cheapest, candidates: [...]}.")
     provider_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-provider settings, validated by each provider.")
     output_dir: str = Field("runs/{name}/{job_id}", description="Where the trained model goes; {name} and {job_id} are replaced.")

@@ -105,7 +105,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def build_bundle(spec: JobSpec, out_dir: Path, *, extra_files: Mapping[str, str] | None = None,
                  filename: str = BUNDLE_NAME) -> Bundle:
     """Write the bundle for ``spec`` into ``out_dir`` and return its path, hash and contents."""
-    requirements = trainer_requirements()
+    tracked = spec.tracking.mlflow is not None or spec.tracking.wandb is not None
+    requirements = trainer_requirements(extras=("train", "tracking") if tracked else ("train",))
     spec_json = spec.model_copy(update={"provider_options": {}}).model_dump_json(indent=1)
     entries: dict[str, bytes] = {name: path.read_bytes() for name, path in _source_files(package_root())}
     entries["requirements.txt"] = ("\n".join(requirements) + "\n").encode()

@@ -21,6 +21,7 @@ from typing import Any
 from .. import atomic, dispatch, jobs
 from ..crashpoints import crashpoint
 from ..errors import AnytuneError, BudgetExceeded, ConfigError, SweepOverBudget
+from ..optional import require
 from ..profiles import load_profile
 from ..spec import JobSpec
 from ..store import INTERRUPTED, JobRecord, JobStore, SweepRecord
@@ -60,6 +61,8 @@ def plan(spec: JobSpec, *, provider: str | None = None, profile: str | None = No
     prepared once per distinct data setting (the pipeline caches by content)."""
     if spec.sweep is None:
         raise ConfigError("the spec has no sweep: block", ["add one (see `anytune schema`), or use `anytune run`"])
+    if spec.sweep.strategy == "optuna":
+        require("optuna")  # before anything is estimated or recorded
     prof = load_profile(profile)
     out = []
     for index, params in enumerate(planned(spec.sweep)):

@@ -42,6 +42,7 @@ def summary(rec: SweepRecord, store: JobStore) -> dict[str, Any]:
     sweep = rec.spec.sweep
     trials = rows(rec, store)
     return {"id": rec.id, "name": rec.name, "state": rec.state, "message": rec.message,
+            "driven": jobs.process_alive(rec.runner) is not False,
             "created": rec.created_at, "strategy": sweep.strategy, "metric": sweep.metric,
             "direction": "minimize" if sweep.minimize else "maximize", "parallel": sweep.parallel,
             "budget_usd": rec.spec.budget.max_usd, "best_job": rec.best_job or None,

@@ -167,7 +167,7 @@ def _read_splits(spec: JobSpec, paths: RunPaths, tokenizer, log: Callable[[str],
 
 
 def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict[str, Any], cuda: bool, bf16: bool,
-                  status: StatusFile, log: Callable[[str], None]):
+                  status: StatusFile, log: Callable[[str], None], report_to: list[str] | None = None):
     """The transformers (or TRL, for DPO) trainer with anytune's callbacks; also returns the TensorBoard
     writer, the SIGTERM handler and the total step count."""
     import torch
@@ -179,6 +179,7 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
     kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
                                          checkpointing=cuda and _needs_checkpointing(spec, log))
+    kwargs["report_to"] = report_to or "none"
     board, stop = TensorBoard(paths.logs), CheckpointOnSigterm()
     callbacks = [Progress(status, log), board, stop, MarkComplete()] + ([EpochEnd()] if hp.eval_steps else [])
     if spec.objective == "dpo":
@@ -274,12 +275,36 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
 
     set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
     model = _load_model(spec, cuda, bf16)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total_params = sum(p.numel() for p in model.parameters())
+    trainable, total_params = _parameter_counts(model)
     log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
         + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
         f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
-    trainer, board, stop, total_steps = _make_trainer(spec, paths, model, tokenizer, splits, cuda, bf16, status, log)
+    from .tracking import Trackers
+
+    trackers = Trackers(spec, os.environ.get("ANYTUNE_JOB_ID") or spec.name, paths.logs)
+    if int(os.environ.get("RANK", "0")) == 0:
+        tracked = trackers.start(log)
+        if tracked:
+            log("tracking: " + ", ".join(f"{k} {v}" for k, v in tracked.items()))
+    try:
+        metrics = _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume,
+                         record)
+    except BaseException:
+        trackers.fail()
+        raise
+    trackers.finish(metrics)
+    return metrics
+
+
+def _parameter_counts(model) -> tuple[int, int]:
+    return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
+
+
+def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume, record):
+    """Evaluate before, train, evaluate after, save: the body of :func:`run`, inside its trackers' runs."""
+    trainable, total_params = _parameter_counts(model)
+    trainer, board, stop, total_steps = _make_trainer(spec, paths, model, tokenizer, splits, cuda, bf16, status, log,
+                                                      trackers.report_to)
     main = trainer.is_world_process_zero()
 
     metrics: dict[str, Any] = {"base_model": spec.base_model, "init_adapter": spec.init_adapter, "method": spec.method,
@@ -287,7 +312,8 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
                                "bf16": bf16, "trainable_parameters": trainable, "total_parameters": total_params,
                                "examples": {k: len(v) for k, v in splits.items()},
                                "dropped": {k: v.dropped for k, v in splits.items()},
-                               "eval_loss_before": record.get("eval_loss_before"), "resumed_from": resume}
+                               "eval_loss_before": record.get("eval_loss_before"), "resumed_from": resume,
+                               **({"tracking": trackers.ids} if trackers.ids else {})}
     if "validation" in splits and resume is None:
         status.update(state="evaluating", total_steps=total_steps)
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]

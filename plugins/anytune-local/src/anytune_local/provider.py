@@ -299,7 +299,8 @@ TRAINER_ENV = frozenset({
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "ANYTUNE_HOME", "ANYTUNE_CONFIG_DIR", "ANYTUNE_CRASH_AT"})
 TRAINER_ENV_PREFIXES = ("LC_", "HF_", "HUGGING_FACE_", "TRANSFORMERS_", "TOKENIZERS_", "TORCH", "PYTORCH_", "CUDA",
                         "NVIDIA_", "NCCL_", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "XDG_", "ACCELERATE_", "TRITON_",
-                        "BNB_", "ANYTUNE_TRAINER_")
+                        "BNB_", "ANYTUNE_TRAINER_",
+                        "MLFLOW_", "WANDB_")  # tracking: the tracker's settings and credentials
 
 
 def trainer_env(environ: dict[str, str], extra: list[str]) -> dict[str, str]:
