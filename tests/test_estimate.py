@@ -189,3 +189,37 @@ def test_local_plan_prices_time_and_reports_the_fit():
     assert any("not calibrated" in n for n in est.notes)
     full = plan_machine(spec_for(method="full"), stats_for(), Decimal(0), "NVIDIA GeForce RTX 4090", 1, provider="local")
     assert not full.fits and "needs 110" in full.rejected[0]
+
+
+def test_loss_auto_chunks_by_the_gpus_memory_in_the_trainer_and_the_plan_alike():
+    """2.1 GB of fp32 logits (batch 16 × 1024 × 32000): chunked on a 16 GB card, full on an H200 (measured
+    0.86× the tokens/s there when chunked), chunked where no GPU is known; the plan says which per GPU."""
+    from anytune.estimation.setup import trainer_setup
+
+    spec = spec_for("meta-llama/Llama-2-7b-hf", batch_size=16, max_seq_length=1024)
+    assert trainer_setup(spec, vocab=32000).loss == "chunked"
+    assert trainer_setup(spec, vocab=32000, gpu_bytes=16 * 2**30).loss == "chunked"
+    assert trainer_setup(spec, vocab=32000, gpu_bytes=143771 * 2**20).loss == "full"
+    assert trainer_setup(spec, vocab=32000).for_gpu(143771 * 2**20) == trainer_setup(
+        spec, vocab=32000, gpu_bytes=143771 * 2**20)
+    fixed = spec_for("meta-llama/Llama-2-7b-hf", batch_size=16, max_seq_length=1024, loss="chunked")
+    assert trainer_setup(fixed, vocab=32000, gpu_bytes=143771 * 2**20).loss == "chunked"  # asked for
+    h200 = plan_machine(spec, stats_for(examples=100, tokens_each=500, max_tokens=1000), Decimal(0), "NVIDIA H200", 1,
+                        provider="local")
+    assert any("trainer: anytune's trainer: loss full" in a for a in h200.assumptions), h200.assumptions
+    t4 = plan_machine(spec, stats_for(examples=100, tokens_each=500, max_tokens=1000), Decimal(0), "Tesla T4", 1,
+                      provider="local")
+    assert any("loss chunked" in a for a in t4.assumptions), t4.assumptions
+
+
+def test_packed_attention_runs_over_the_whole_row():
+    """Packed, SDPA attends over the batch's row (the mask keeps examples apart, the kernel computes it all):
+    the plan counts attention at batch × mean length, and no padding."""
+    from anytune.estimation.plan import workload
+
+    stats = stats_for(examples=100, tokens_each=500, max_tokens=1000)
+    padded = workload(spec_for(batch_size=8, max_seq_length=1024), stats)
+    packed = workload(spec_for(batch_size=8, max_seq_length=1024, packing=True), stats)
+    assert padded.context == 500 and packed.context == 8 * 500 and packed.padding == 1.0
+    size = model_size("meta-llama/Llama-2-7b-hf")
+    assert packed.flops == pytest.approx(100 * 500 * 3 * flops_per_token(size, "lora", 4000))

@@ -76,6 +76,11 @@ class ComputeSpec(_Strict):
     gpu: str | None = Field(None, description="GPU type, e.g. A10G, L4, A100-80GB, H100; none = cheapest that fits.")
     min_gpu_memory_gb: float | None = Field(None, gt=0)
     gpu_count: int = Field(1, ge=1, le=64)
+    strategy: Literal["auto", "ddp", "fsdp"] = Field(
+        "auto", description="How several training processes share the work: ddp = each holds the whole model "
+        "and they average gradients; fsdp = weights, gradients and optimizer states are sharded across them "
+        "(PyTorch FSDP through accelerate); auto = ddp when the run fits one GPU, else fsdp (the memory model "
+        "of the estimate decides). One process: ignored.")
     spot: bool = False
     max_hours: float = Field(24, gt=0, description="Hard limit on training time.")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ..errors import ConfigError
@@ -43,7 +43,7 @@ class Workload:
     size: ModelSize
     method: str
     seq: int  # longest sequence a batch holds (memory)
-    context: float  # mean tokens per example (attention FLOPs)
+    context: float  # tokens each token's attention runs over: the mean example (packed: the whole row)
     batch: int
     lora_r: int
     lora_target: str | list[str]
@@ -57,9 +57,15 @@ class Workload:
         return memory_per_gpu(self.size, self.method, seq=self.seq, batch=self.batch, lora_r=self.lora_r,
                               lora_target=self.lora_target, checkpointing=checkpointing, setup=self.setup)
 
+    def on_gpu(self, memory_bytes: float) -> Workload:
+        """This run on a GPU of ``memory_bytes``: the trainer's setup decided for that GPU."""
+        return replace(self, setup=self.setup.for_gpu(memory_bytes))
+
     def fit(self, memory_bytes: float) -> Fit:
         """Whether one GPU with ``memory_bytes`` holds this training run, and whether it needs gradient
         checkpointing to do so (tried only when the plain run does not fit)."""
+        if self.setup.for_gpu(memory_bytes) != self.setup:
+            return self.on_gpu(memory_bytes).fit(memory_bytes)
         room = usable_bytes(memory_bytes)
         plain = self.memory(checkpointing=False)
         if plain.total <= room:
@@ -90,13 +96,16 @@ def workload(spec, stats: DataStats) -> Workload:
     context = min(train.tokens / train.examples, hp.max_seq_length) if train.examples else 0.0
     setup = trainer_setup(spec, vocab=size.vocab)
     pad = 1.0 if setup.packing else _padding(train, hp.batch_size, hp.max_seq_length)
-    flops = train.tokens * pad * hp.epochs * flops_per_token(size, spec.method, context)
+    # Packed, a row holds the whole batch and the attention kernel (SDPA, no varlen kernel) computes over all
+    # of it, the mask keeping each example to itself: the attention context is the row, not the example.
+    attended = context * hp.batch_size if setup.packing else context
+    flops = train.tokens * pad * hp.epochs * flops_per_token(size, spec.method, attended)
     val = stats.splits.get("validation")
     if val is not None and val.tokens:
         val_context = min(val.tokens / max(val.examples, 1), hp.max_seq_length)
         val_pad = 1.0 if setup.packing else _padding(val, hp.batch_size, hp.max_seq_length)
         flops += val.tokens * val_pad * (math.ceil(hp.epochs) + 1) * eval_flops_per_token(size, val_context)
-    return Workload(size, spec.method, max(seq, 1), context, hp.batch_size, hp.lora.r, hp.lora.target_modules,
+    return Workload(size, spec.method, max(seq, 1), attended, hp.batch_size, hp.lora.r, hp.lora.target_modules,
                     train.tokens, hp.epochs, flops, setup, pad)
 
 
@@ -220,13 +229,13 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
         spot = _spot_hourly(offer, catalog.data.spot)
         options.append(_Option(offer, fit, hours, how, offer.hourly * q, None if spot is None else spot * q))
     notes = list(notes)
-    assumptions = _basics(work, stats)
+    options.sort(key=lambda o: o.key(compute.spot))
+    assumptions = _basics(work.on_gpu(_gpu_bytes(options[0].offer.instance)) if options else work, stats)
     if overhead_h:
         assumptions.append(f"{catalog.data.overhead_minutes:g} min of billed start-up per job (catalog assumption)")
     if not options:
         return CostEstimate(provider=name, fits=False, notes=tuple(notes), assumptions=tuple(assumptions),
                             rejected=tuple(rejected))
-    options.sort(key=lambda o: o.key(compute.spot))
     best = options[0]
     rejected += [f"{o.offer.instance.name}: fits, but costs {Money(amount=o.on_demand)} on demand" for o in options[1:]]
     if best.fit.checkpointing:
@@ -271,6 +280,8 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
     when there is one."""
     work = workload(spec, stats)
     hw, known = gpu_or_unknown(gpu) if gpu else (CPU, True)
+    if gpu and known:
+        work = work.on_gpu(hw.memory_bytes)
     notes = list(notes)
     assumptions = _basics(work, stats)
     count = max(gpu_count, 1) if gpu else 1

@@ -7,13 +7,17 @@ disagree (``tests/test_estimate_setup.py`` holds them together). Pure computatio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Loss = Literal["full", "chunked"]
 
-# A micro-batch whose fp32 logits would take more than this is trained with the chunked loss under
-# `loss: auto`: below it the full logits cost little memory and one big matmul is the fastest path.
+# `loss: auto` trains with the chunked loss when one micro-batch's fp32 logits would take more than this
+# share of the GPU's memory: below it the full logits cost little and one big matmul is the fastest path
+# (on an H200 the chunked loss ran at 0.86x the tokens/s of the full one for a 0.6B model whose 2 GB of
+# logits are 1.4 % of the card; benchmarks/train_throughput.py). Where the GPU is not known (CPU, or before
+# an instance is chosen) the limit is CHUNKED_LOSS_ABOVE_BYTES.
+CHUNKED_LOSS_SHARE = 0.05
 CHUNKED_LOSS_ABOVE_BYTES = 0.5e9
 LOSS_CHUNKS = 8  # the chunked loss computes the logits of 1/8 of a micro-batch's tokens at a time
 
@@ -27,6 +31,13 @@ class Setup:
     compile: bool = False  # torch.compile (published runs; anytune's trainer does not compile yet)
     shards: int = 1  # GPUs the weights, gradients and optimizer states are split over (FSDP/ZeRO-3)
     source: str = "anytune's trainer"
+    logits_bytes: float = 0.0  # one micro-batch's fp32 logits at max_seq_length, when `loss: auto` decides
+
+    def for_gpu(self, gpu_bytes: float | None) -> Setup:
+        """This setup on a GPU with ``gpu_bytes`` of memory: `loss: auto` decides by the GPU's size."""
+        if not self.logits_bytes:
+            return self
+        return replace(self, loss=_auto_loss(self.logits_bytes, gpu_bytes))
 
     def describe(self) -> str:
         parts = [f"loss {self.loss}" + (f" ({LOSS_CHUNKS} chunks)" if self.loss == "chunked" else ""),
@@ -38,21 +49,30 @@ class Setup:
         return f"{self.source}: " + ", ".join(parts)
 
 
-def loss_mode(requested: str, *, batch: int, seq: int, vocab: int) -> Loss:
+def _auto_loss(logits_bytes: float, gpu_bytes: float | None) -> Loss:
+    limit = CHUNKED_LOSS_SHARE * gpu_bytes if gpu_bytes else CHUNKED_LOSS_ABOVE_BYTES
+    return "chunked" if logits_bytes > limit else "full"
+
+
+def loss_mode(requested: str, *, batch: int, seq: int, vocab: int, gpu_bytes: float | None = None) -> Loss:
     """``hyperparameters.loss`` resolved: auto = chunked when one micro-batch's fp32 logits exceed
-    CHUNKED_LOSS_ABOVE_BYTES."""
+    CHUNKED_LOSS_SHARE of the GPU's memory (CHUNKED_LOSS_ABOVE_BYTES where no GPU is known)."""
     if requested in ("full", "chunked"):
         return requested  # type: ignore[return-value]
-    return "chunked" if 4.0 * batch * seq * vocab > CHUNKED_LOSS_ABOVE_BYTES else "full"
+    return _auto_loss(4.0 * batch * seq * vocab, gpu_bytes)
 
 
-def trainer_setup(spec, *, vocab: int) -> Setup:
-    """What anytune's trainer will do for ``spec``: decided from the spec and the model's vocabulary alone,
-    so the estimate (before any data is read) and the trainer reach the same answer."""
+def trainer_setup(spec, *, vocab: int, gpu_bytes: float | None = None) -> Setup:
+    """What anytune's trainer will do for ``spec`` on a GPU of ``gpu_bytes`` (None: not known yet; the plan
+    calls :meth:`Setup.for_gpu` per instance): decided from the spec, the model's vocabulary and the GPU's
+    memory alone, so the estimate (before any data is read) and the trainer reach the same answer."""
     hp = spec.hyperparameters
     sft = getattr(spec, "objective", "sft") == "sft"  # DPO trains through TRL's own loss
     one_gpu = spec.compute.gpu_count == 1  # the chunked loss bypasses the DDP wrapper's forward
-    loss: Loss = "full"
-    if sft and (hp.loss == "chunked" or (hp.loss == "auto" and one_gpu)):
-        loss = loss_mode(hp.loss, batch=hp.batch_size, seq=hp.max_seq_length, vocab=vocab)
-    return Setup(loss=loss, packing=bool(hp.packing) and sft)
+    packing = bool(hp.packing) and sft
+    if sft and hp.loss == "chunked":
+        return Setup(loss="chunked", packing=packing)
+    if sft and hp.loss == "auto" and one_gpu:
+        logits = 4.0 * hp.batch_size * hp.max_seq_length * vocab
+        return Setup(loss=_auto_loss(logits, gpu_bytes), packing=packing, logits_bytes=logits)
+    return Setup(loss="full", packing=packing)

@@ -29,6 +29,7 @@ from ..spec import Hyperparameters, JobSpec, parse_spec
 from . import platform
 from .checks import relaunch_command
 from .status import StatusFile, Terminated
+from .threads import choose_wait_policy
 
 
 def parse_args(argv: list[str]) -> platform.Args:
@@ -71,10 +72,8 @@ def _on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning. On a CPU shared with other
-    # work, spinning threads made each training step 5-10x slower (2 cores, one other busy process);
-    # passive waits keep the speed of the cores actually free. A user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Before torch loads OpenMP: spin on free cores, sleep on shared ones (anytune.trainer.threads).
+    threads = choose_wait_policy(os.environ)
     args = parse_args(argv)
     env = os.environ
     status = StatusFile(None)  # no file until the paths are known
@@ -83,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args, env)
         default_output = spec.output_path(env.get("ANYTUNE_JOB_ID", "latest"))
         paths = platform.resolve(args, env, default_output=str(default_output))
-        status = StatusFile(paths.status)
+        rank0 = int(env.get("RANK", "0")) == 0  # under torchrun/accelerate: one writer of status and summary
+        status = StatusFile(paths.status if rank0 else None)
         from ..logs import route_to_file
 
         route_to_file(paths.logs / "trainer-warnings.log", logging.WARNING)  # library warnings, not the job log
@@ -94,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         from .loop import describe, run
 
         _log(f"anytune trainer: job {spec.name} on {paths.platform}, data {paths.train}")
+        if threads:
+            _log(f"threads: {threads}")
         metrics = run(spec, paths, log=_log, status=status)
-        _log(describe(metrics, paths.output))
+        if rank0:
+            _log(describe(metrics, paths.output))
         return 0
     except AnytuneError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

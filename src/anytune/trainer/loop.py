@@ -31,7 +31,7 @@ def _dtype_keyword() -> str:
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
-def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
+def _load_model(spec: JobSpec, cuda: bool, bf16: bool, checkpointing: bool = False):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -54,8 +54,8 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
 
     if spec.method == "full":  # continue a LoRA-tuned model with every weight: fold the adapter in first
         return PeftModel.from_pretrained(model, spec.init_adapter).merge_and_unload().requires_grad_(True)
-    if spec.method == "qlora":
-        model = prepare_model_for_kbit_training(model)
+    if spec.method == "qlora":  # peft turns checkpointing on by default: only where the run needs it
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     if spec.init_adapter:  # train the tuned adapter further, with the LoRA settings it was made with
         return PeftModel.from_pretrained(model, spec.init_adapter, is_trainable=True)
     lora = spec.hyperparameters.lora
@@ -69,13 +69,36 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool):
     return get_peft_model(model, config)
 
 
-def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
-    """On a GPU, whether the run fits only with gradient checkpointing (the same memory model as the estimate)."""
-    import torch
-
+def _strategy(spec: JobSpec, cuda: bool) -> str | None:
+    """ddp or fsdp when this process is one of several (started by torchrun or accelerate), else None.
+    auto: fsdp when the run does not fit one GPU by the estimate's memory model, else ddp."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    if spec.compute.strategy == "fsdp" and not cuda:
+        raise ConfigError("compute.strategy: fsdp shards the model across GPUs (accelerate's FSDP runs on CUDA "
+                          "devices only); these processes have none",
+                          ["use compute.strategy: ddp (or auto) to train on several CPU processes"])
+    if spec.compute.strategy != "auto":
+        return spec.compute.strategy
     from ..estimation import memory_plan
 
-    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    try:
+        return "ddp" if not cuda or memory_plan(spec, _gpu_bytes(True)).fits else "fsdp"
+    except ConfigError:  # model size unknown to the estimator
+        return "ddp"
+
+
+def _gpu_bytes(cuda: bool) -> float | None:
+    import torch
+
+    return torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory if cuda else None
+
+
+def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
+    """On a GPU, whether the run fits only with gradient checkpointing (the same memory model as the estimate)."""
+    from ..estimation import memory_plan
+
+    total = _gpu_bytes(True)
     try:
         fit = memory_plan(spec, total)
     except ConfigError:  # model size unknown to the estimator: train without
@@ -86,7 +109,7 @@ def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
 
 
 def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps_per_epoch: int,
-                   checkpointing: bool = False) -> tuple[dict[str, Any], int]:
+                   checkpointing: bool = False, strategy: str | None = None) -> tuple[dict[str, Any], int]:
     """TrainingArguments' keywords for this run (DPO adds its own to the same), and the total steps."""
     from transformers import TrainingArguments
 
@@ -104,6 +127,8 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
     )
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
+    if strategy == "fsdp":  # accelerate's FSDP: every decoder layer its own shard unit, full weights saved
+        kwargs.update(fsdp="full_shard auto_wrap")
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     if checkpointing:  # renamed activation_checkpointing in transformers 5
         name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
@@ -167,7 +192,8 @@ def _read_splits(spec: JobSpec, paths: RunPaths, tokenizer, log: Callable[[str],
 
 
 def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict[str, Any], cuda: bool, bf16: bool,
-                  status: StatusFile, log: Callable[[str], None], report_to: list[str] | None = None):
+                  status: StatusFile, log: Callable[[str], None], report_to: list[str] | None = None,
+                  checkpointing: bool = False, strategy: str | None = None):
     """The transformers (or TRL, for DPO) trainer with anytune's callbacks; also returns the TensorBoard
     writer, the SIGTERM handler and the total step count."""
     import torch
@@ -178,7 +204,7 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     hp = spec.hyperparameters
     per_step = hp.batch_size * hp.gradient_accumulation * max(1, torch.cuda.device_count() if cuda else 1)
     kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
-                                         checkpointing=cuda and _needs_checkpointing(spec, log))
+                                         checkpointing=checkpointing, strategy=strategy)
     kwargs["report_to"] = report_to or "none"
     board, stop = TensorBoard(paths.logs), CheckpointOnSigterm()
     callbacks = [Progress(status, log), board, stop, MarkComplete()] + ([EpochEnd()] if hp.eval_steps else [])
@@ -189,7 +215,7 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     else:
         from ..estimation.setup import trainer_setup
 
-        setup = trainer_setup(spec, vocab=model.get_output_embeddings().weight.shape[0])
+        setup = trainer_setup(spec, vocab=model.get_output_embeddings().weight.shape[0], gpu_bytes=_gpu_bytes(cuda))
         cls = Trainer
         if setup.loss == "chunked":
             from .losses import trainer_class
@@ -201,10 +227,17 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
             cls = trainer_class()
         collator = Flattening() if setup.packing else Collator(tokenizer.pad_token_id, 8 if cuda else 1)
         log(f"trainer: {setup.describe()}")
+        if setup.packing and cuda:
+            log("packing: attention runs over each packed row (SDPA; the mask keeps examples apart): far less "
+                "memory, but slower than padded batches on a GPU (0.65x the tokens/s on an H200, 0.6B LoRA; "
+                "docs/estimation.md)")
         trainer = cls(model=model, args=TrainingArguments(**kwargs), train_dataset=splits["train"],
                       eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
                       data_collator=collator)
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
+    if strategy == "fsdp" and not getattr(trainer, "is_fsdp_enabled", False):
+        raise ConfigError("compute.strategy: fsdp was asked for but accelerate did not enable FSDP here",
+                          ["check the accelerate and torch versions, or use compute.strategy: ddp"])
     return trainer, board, stop, total_steps
 
 
@@ -274,7 +307,13 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     from transformers import set_seed
 
     set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
-    model = _load_model(spec, cuda, bf16)
+    strategy = _strategy(spec, cuda)
+    if strategy == "fsdp" and spec.evaluation.enabled:
+        raise ConfigError("evaluation.enabled: the generation evaluation after training needs the whole model in "
+                          "one process, and compute.strategy fsdp shards it",
+                          ["set evaluation.enabled: false and run `anytune eval` on the trained model"])
+    checkpointing = cuda and strategy != "fsdp" and _needs_checkpointing(spec, log)
+    model = _load_model(spec, cuda, bf16, checkpointing)
     trainable, total_params = _parameter_counts(model)
     log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
         + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
@@ -288,7 +327,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
             log("tracking: " + ", ".join(f"{k} {v}" for k, v in tracked.items()))
     try:
         metrics = _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume,
-                         record)
+                         record, checkpointing, strategy)
     except BaseException:
         trackers.fail()
         raise
@@ -300,11 +339,12 @@ def _parameter_counts(model) -> tuple[int, int]:
     return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
 
 
-def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume, record):
+def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume, record,
+           checkpointing, strategy):
     """Evaluate before, train, evaluate after, save: the body of :func:`run`, inside its trackers' runs."""
     trainable, total_params = _parameter_counts(model)
     trainer, board, stop, total_steps = _make_trainer(spec, paths, model, tokenizer, splits, cuda, bf16, status, log,
-                                                      trackers.report_to)
+                                                      trackers.report_to, checkpointing, strategy)
     main = trainer.is_world_process_zero()
 
     metrics: dict[str, Any] = {"base_model": spec.base_model, "init_adapter": spec.init_adapter, "method": spec.method,
@@ -313,7 +353,9 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
                                "examples": {k: len(v) for k, v in splits.items()},
                                "dropped": {k: v.dropped for k, v in splits.items()},
                                "eval_loss_before": record.get("eval_loss_before"), "resumed_from": resume,
-                               **({"tracking": trackers.ids} if trackers.ids else {})}
+                               **({"tracking": trackers.ids} if trackers.ids else {}),
+                               **({"distributed": {"world_size": int(os.environ["WORLD_SIZE"]), "strategy": strategy}}
+                                  if strategy else {})}
     if "validation" in splits and resume is None:
         status.update(state="evaluating", total_steps=total_steps)
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
@@ -344,11 +386,18 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
 
     metrics.update(_run_metrics(spec, result, state, splits, resume, evals))
     metrics["wall_time_s"] = round(time.time() - started, 3)
+    if cuda:
+        import torch
+
+        metrics["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)  # this process's
     if evaluation is not None:
         metrics["evaluation"] = {k: evaluation[k] for k in ("split", "examples", "metrics")}
+    # FSDP: every process takes part in gathering the full weights; rank 0 alone writes them
+    full = trainer.accelerator.get_state_dict(trainer.model) if strategy == "fsdp" else None
     if main:
         status.update(state="saving")
-        outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation)
+        outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation,
+                     state_dict=full)
         status.update(state="succeeded", step=state.global_step, eval_loss=metrics.get("eval_loss_after"))
     return metrics
 

@@ -33,14 +33,18 @@ def clear_dir(out: Path) -> None:
             child.unlink()
 
 
-def save(model, tokenizer, out: Path, metrics: dict[str, Any], evaluation: dict[str, Any] | None = None) -> None:
+def save(model, tokenizer, out: Path, metrics: dict[str, Any], evaluation: dict[str, Any] | None = None,
+         state_dict: dict[str, Any] | None = None) -> None:
     """The model, tokenizer, metrics.json and (when there was one) the generation evaluation's eval.json
-    and samples.jsonl; the manifest, written last, checksums them all."""
+    and samples.jsonl; the manifest, written last, checksums them all. ``state_dict``: the full weights
+    gathered from sharded processes (FSDP), else the model's own."""
     out.mkdir(parents=True, exist_ok=True)
     clear_dir(out)
     extra = {}
     if len(getattr(model, "peft_config", {})) > 1:  # e.g. TRL's DPO adds a "ref" adapter: keep the trained one
         extra["selected_adapters"] = ["default"]
+    if state_dict is not None:
+        extra["state_dict"] = state_dict
     model.save_pretrained(out, **extra)  # safetensors: model.safetensors, or adapter_model.safetensors for LoRA
     tokenizer.save_pretrained(out)
     (out / METRICS).write_text(json.dumps(metrics, indent=1))
