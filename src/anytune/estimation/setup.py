@@ -50,16 +50,10 @@ class Setup:
 
 
 def _auto_loss(logits_bytes: float, gpu_bytes: float | None) -> Loss:
+    """`loss: auto`: chunked when one micro-batch's fp32 logits exceed CHUNKED_LOSS_SHARE of the GPU's
+    memory (CHUNKED_LOSS_ABOVE_BYTES where no GPU is known)."""
     limit = CHUNKED_LOSS_SHARE * gpu_bytes if gpu_bytes else CHUNKED_LOSS_ABOVE_BYTES
     return "chunked" if logits_bytes > limit else "full"
-
-
-def loss_mode(requested: str, *, batch: int, seq: int, vocab: int, gpu_bytes: float | None = None) -> Loss:
-    """``hyperparameters.loss`` resolved: auto = chunked when one micro-batch's fp32 logits exceed
-    CHUNKED_LOSS_SHARE of the GPU's memory (CHUNKED_LOSS_ABOVE_BYTES where no GPU is known)."""
-    if requested in ("full", "chunked"):
-        return requested  # type: ignore[return-value]
-    return _auto_loss(4.0 * batch * seq * vocab, gpu_bytes)
 
 
 def trainer_setup(spec, *, vocab: int, gpu_bytes: float | None = None) -> Setup:

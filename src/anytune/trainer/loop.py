@@ -314,10 +314,6 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
                           ["set evaluation.enabled: false and run `anytune eval` on the trained model"])
     checkpointing = cuda and strategy != "fsdp" and _needs_checkpointing(spec, log)
     model = _load_model(spec, cuda, bf16, checkpointing)
-    trainable, total_params = _parameter_counts(model)
-    log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
-        + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
-        f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
     from .tracking import Trackers
 
     trackers = Trackers(spec, os.environ.get("ANYTUNE_JOB_ID") or spec.name, paths.logs)
@@ -335,14 +331,14 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     return metrics
 
 
-def _parameter_counts(model) -> tuple[int, int]:
-    return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
-
-
 def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume, record,
            checkpointing, strategy):
     """Evaluate before, train, evaluate after, save: the body of :func:`run`, inside its trackers' runs."""
-    trainable, total_params = _parameter_counts(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total_params = sum(p.numel() for p in model.parameters())
+    log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
+        + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
+        f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
     trainer, board, stop, total_steps = _make_trainer(spec, paths, model, tokenizer, splits, cuda, bf16, status, log,
                                                       trackers.report_to, checkpointing, strategy)
     main = trainer.is_world_process_zero()
