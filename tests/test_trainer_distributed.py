@@ -28,8 +28,8 @@ def train(tmp_path: Path, tiny_model, data, name: str, *, procs: int, batch: int
                 if procs > 1 else [sys.executable])
     cmd = [*launcher, "-m", "anytune.trainer", "--spec", str(tmp_path / f"{name}.json"), "--train",
            str(data["train"]), "--validation", str(data["validation"]), "--output", str(out / "model"),
-           "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json")]  # no --logs: torchrun
-    # reads it as an abbreviation of its own --logs-specs; the logs go to the default folder
+           "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"),
+           "--tensorboard-dir", str(out / "tb")]  # torchrun would read --logs as its own --logs-specs
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
@@ -67,6 +67,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
         sorted(p.name for p in (one / "ckpt").iterdir() if p.name.startswith("checkpoint-"))
     assert (two / "model" / "model.safetensors").exists() and not list(two.glob("model-rank*"))
     assert (two / "stdout").read_text().count("eval loss:") == 1
+    assert list((two / "tb").glob("events.out.tfevents.*"))
 
 
 def test_fsdp_on_cpu_processes_is_refused_with_what_to_do(monkeypatch, tiny_model):

@@ -3,6 +3,9 @@
     python -m anytune.trainer --spec SPEC.json [--train PATH] [--validation PATH] [--test PATH]
                               [--output DIR] [--checkpoints DIR] [--logs DIR] [--status FILE]
 
+(``--tensorboard-dir`` is ``--logs`` under another name, for ``torchrun``, whose own parser reads ``--logs``
+as an abbreviation of its ``--logs-specs``.)
+
 SPEC.json is ``JobSpec.model_dump_json()``. Each PATH is a JSONL file (canonical records, see
 anytune.data) or a folder holding one. Missing paths come from the platform's env contract
 (:mod:`anytune.trainer.platform`). Exit codes: 0 trained, 2 bad input, 1 training failed,
@@ -39,7 +42,9 @@ def parse_args(argv: list[str]) -> platform.Args:
         p.add_argument(f"--{name}", help=f"{name} split: a JSONL file or a folder holding one")
     p.add_argument("--output", help="where the model/adapter, tokenizer, metrics.json and manifest go")
     p.add_argument("--checkpoints", help="checkpoint folder; the run resumes from the latest one in it")
-    p.add_argument("--logs", help="TensorBoard event files")
+    p.add_argument("--logs", "--tensorboard-dir", dest="logs",
+                   help="TensorBoard event files (under torchrun use --tensorboard-dir: torchrun reads --logs as "
+                   "its own --logs-specs)")
     p.add_argument("--status", help="status.json kept fresh while training (default <output>/../status.json)")
     return platform.Args(**vars(p.parse_args(argv)))
 
