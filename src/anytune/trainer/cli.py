@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args, env)
         default_output = spec.output_path(env.get("ANYTUNE_JOB_ID", "latest"))
         paths = platform.resolve(args, env, default_output=str(default_output))
-        rank0 = int(env.get("RANK", "0")) == 0  # under torchrun/accelerate: one writer of status and summary
+        rank0 = platform.processes(env)[0] == 0  # under torchrun/accelerate: one writer of status and summary
         status = StatusFile(paths.status if rank0 else None)
         from ..logs import route_to_file
 

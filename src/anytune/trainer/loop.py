@@ -17,7 +17,7 @@ from ..spec import JobSpec
 from . import outputs
 from .checks import check_method
 from .dataset import Collator, Flattening, read_jsonl, tokenize
-from .platform import RunPaths
+from .platform import RunPaths, processes
 from .status import StatusFile, Terminated
 
 RUN_FILE = "anytune-run.json"  # in the checkpoints dir: which job the checkpoints belong to
@@ -72,7 +72,7 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool, checkpointing: bool = Fal
 def _strategy(spec: JobSpec, cuda: bool) -> str | None:
     """ddp or fsdp when this process is one of several (started by torchrun or accelerate), else None.
     auto: fsdp when the run does not fit one GPU by the estimate's memory model, else ddp."""
-    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+    if processes(os.environ)[1] < 2:
         return None
     if spec.compute.strategy == "fsdp" and not cuda:
         raise ConfigError("compute.strategy: fsdp shards the model across GPUs (accelerate's FSDP runs on CUDA "
@@ -220,7 +220,7 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
         if setup.loss == "chunked":
             from .losses import trainer_class
 
-            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if processes(os.environ)[1] > 1:
                 raise ConfigError("hyperparameters.loss: chunked trains on one GPU only for now",
                                   ["set loss: auto (or full) to train on several GPUs"])
 
@@ -317,7 +317,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     from .tracking import Trackers
 
     trackers = Trackers(spec, os.environ.get("ANYTUNE_JOB_ID") or spec.name, paths.logs)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if processes(os.environ)[0] == 0:
         tracked = trackers.start(log)
         if tracked:
             log("tracking: " + ", ".join(f"{k} {v}" for k, v in tracked.items()))
@@ -350,7 +350,7 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
                                "dropped": {k: v.dropped for k, v in splits.items()},
                                "eval_loss_before": record.get("eval_loss_before"), "resumed_from": resume,
                                **({"tracking": trackers.ids} if trackers.ids else {}),
-                               **({"distributed": {"world_size": int(os.environ["WORLD_SIZE"]), "strategy": strategy}}
+                               **({"distributed": {"world_size": processes(os.environ)[1], "strategy": strategy}}
                                   if strategy else {})}
     if "validation" in splits and resume is None:
         status.update(state="evaluating", total_steps=total_steps)

@@ -59,6 +59,12 @@ class Args:
     status: str | None = None
 
 
+def processes(env: Mapping[str, str]) -> tuple[int, int]:
+    """(this process's rank, how many processes train together), as torchrun and accelerate set them; (0, 1)
+    for a process on its own. Rank 0 alone writes status, summary, tracker runs and the model."""
+    return int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1"))
+
+
 def detect(env: Mapping[str, str]) -> str:
     if env.get("SM_MODEL_DIR") or env.get("SM_HPS") or env.get("SM_TRAINING_ENV"):
         return "sagemaker"
