@@ -128,7 +128,7 @@ def test_rows_sorted_by_cost_with_unfit_and_errors_last(providers):
 
 
 def test_a_model_too_big_everywhere_is_shown_as_not_fitting(providers):
-    comp = compare(_spec(method="full"), stats=STATS, providers=["awslike", "azurelike"])
+    comp = compare(_spec(method="full", compute={"strategy": "ddp"}), stats=STATS, providers=["awslike", "azurelike"])
     assert [r.fits for r in comp.rows] == [False, False]
     assert all("needs 110" in r.estimate.rejected[0] for r in comp.rows)
 
@@ -271,3 +271,15 @@ def test_compare_imports_no_cloud_sdk_torch_or_transformers(quick_job, tmp_path)
     data = json.loads(res.stdout.rstrip()[: -len("CLEAN")])
     assert {p["provider"] for p in data["providers"]} == set(registry.get_registry().names())
     assert not any("blocked import" in (p.get("error") or "") for p in data["providers"]), data
+
+
+def test_a_spec_for_several_machines_prices_only_the_providers_that_claim_multi_node():
+    comp = compare(_spec(method="full", compute={"nodes": 2, "gpu": "H100", "gpu_count": 8}), stats=STATS,
+                   providers=["local", "sagemaker"])
+    by = {r.provider: r for r in comp.rows}
+    assert by["local"].estimate is None
+    assert by["local"].error == "cannot run this spec: compute.nodes: 2: this provider trains on one machine " \
+                                "(it does not claim multi_node)"
+    sm = by["sagemaker"].estimate
+    assert sm.fits and sm.nodes == 2 and sm.hardware == "2 × ml.p5.48xlarge (16× H100)"
+    assert comp.to_json()["providers"][0]["nodes"] == 2

@@ -205,3 +205,27 @@ def test_a_candidate_that_is_no_longer_ready_is_not_launched(spec, two_clouds):
     assert done.state == "failed" and done.provider == "busy"
     assert done.message.startswith("CapacityError: no capacity") and "no fallback" in done.message
     assert "no credentials" in done.message
+
+
+def test_multi_node_is_claimed_only_by_a_provider_that_says_so(spec, two_clouds):
+    """A provider lists what it cannot do and claims the rest; multi_node is the exception (provider.OPT_IN):
+    a plugin written before it existed never listed it, and must not be sent a job for several machines."""
+    from anytune.provider import OPT_IN_REASON, Capability, Provider
+
+    class Old(Provider):  # lists what it cannot do, the usual way, and says nothing of machines
+        name, unsupported = "old", {Capability.SPOT: "no spot"}
+
+    class Listed(Provider):  # lists what it can do, the older way
+        name, capabilities = "listed", frozenset({Capability.LORA, Capability.MULTI_NODE})
+
+    class Claims(Old):
+        name, claims = "claims", frozenset({Capability.MULTI_NODE})
+
+    assert Old.unsupported[Capability.MULTI_NODE] == OPT_IN_REASON and Capability.SPOT in Old.unsupported
+    assert Capability.MULTI_NODE in Listed.capabilities and Capability.MULTI_NODE in Claims.capabilities
+    assert Claims.unsupported == {Capability.SPOT: "no spot"}
+    assert Capability.MULTI_NODE not in fake.FakeProvider.capabilities
+    two = spec.updated(provider=["busy", "spare"], compute={"nodes": 2})
+    assert Old.cannot(two) == [f"compute.nodes: 2: {OPT_IN_REASON}"] and Claims.cannot(two) == []
+    with pytest.raises(ConfigError, match="compute.nodes: 2: this provider trains on one machine"):
+        jobs.submit(two)  # the fake providers do not claim it: nothing launches

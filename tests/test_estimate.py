@@ -66,17 +66,51 @@ def test_7b_lora_fits_24gb_full_does_not():
     assert memory_plan(spec_for(), GPUS["A100-80GB"].memory_bytes) == Fit(True, False, lora_plain.total)
 
 
-def test_7b_plan_picks_a_24gb_gpu_for_lora_and_rejects_every_instance_for_full():
+def spec_with(compute: dict, method="full", model="meta-llama/Llama-2-7b-hf"):
+    return parse_spec({"name": "t", "base_model": model, "method": method, "data": {"train": "x.jsonl"},
+                       "hyperparameters": {"batch_size": 1, "max_seq_length": 2048}, "compute": compute})
+
+
+def test_7b_plan_picks_a_24gb_gpu_for_lora_and_rejects_every_instance_for_full_data_parallel():
     catalog = load_catalog(SAGEMAKER, provider="sagemaker")
     lora = plan_gpu(spec_for(), stats_for(), catalog)
     assert lora.fits and lora.gpu_count == 1 and lora.gpu in ("A10G", "L4")
     assert lora.total.amount > 0 and lora.spot_total.amount < lora.total.amount
     assert sum(line.total.amount for line in lora.lines) == lora.total.amount
-    full = plan_gpu(spec_for(method="full"), stats_for(), catalog)
+    assert any("fits only with gradient checkpointing" in a for a in lora.assumptions)
+    full = plan_gpu(spec_with({"strategy": "ddp"}), stats_for(), catalog)
     assert not full.fits and full.lines == ()
     assert len(full.rejected) == len(catalog.data.instances)
     assert all("needs 110" in r and "does not fit even at batch 1" in r for r in full.rejected)
-    assert any("fits only with gradient checkpointing" in a for a in lora.assumptions)
+
+
+def test_a_full_7b_fine_tune_is_sharded_over_an_8_gpu_machine_when_it_fits_no_gpu_whole():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    auto = plan_gpu(spec_for(method="full"), stats_for(), catalog)  # compute.strategy: auto
+    assert auto.fits and auto.gpu_count == 8 and auto.nodes == 1
+    assert any("FSDP: weights, gradients and optimizer states sharded over 8 GPUs" in a for a in auto.assumptions)
+    one_gpu = [r for r in auto.rejected if r.startswith("ml.g5.xlarge")][0]
+    assert "needs 110" in one_gpu  # one GPU: nothing to shard over
+    g5_8 = [r for r in auto.rejected if r.startswith("ml.g5.48xlarge")][0]
+    assert "even sharded over 8 GPUs (FSDP)" in g5_8 or "fits, but costs" in g5_8
+    qlora = plan_gpu(spec_with({"strategy": "fsdp"}, method="qlora"), stats_for(), catalog)
+    assert any("does not shard QLoRA" in r for r in qlora.rejected)
+
+
+def test_two_machines_cost_twice_the_instance_and_count_their_network():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    one = plan_gpu(spec_with({"gpu": "H100", "gpu_count": 8}), stats_for(examples=20000), catalog)
+    two = plan_gpu(spec_with({"gpu": "H100", "gpu_count": 8, "nodes": 2}), stats_for(examples=20000), catalog)
+    assert one.instance == two.instance == "ml.p5.48xlarge" and (one.nodes, two.nodes) == (1, 2)
+    # p5: 3,200 Gb/s EFA -> 0.9 across machines; hours fall by less than half, machine-hours rise
+    assert "× 0.9 across 2 machines (3200 Gb/s between the machines)" in " ".join(two.assumptions)
+    assert one.hours / 2 < two.hours < one.hours
+    assert float(two.lines[0].quantity) == pytest.approx(2 * two.hours, abs=1e-3)
+    assert two.total.amount > one.total.amount
+    assert float(two.total.amount) == pytest.approx(float(one.total.amount) * 2 * two.hours / one.hours, rel=1e-3)
+    # sharded over all 16 GPUs of the two machines: less memory per GPU than over 8
+    mem = [a for a in two.assumptions if a.startswith("memory:")][0]
+    assert "sharded over 16 GPUs" in mem
 
 
 def test_qlora_needs_less_than_lora():
@@ -91,7 +125,10 @@ def test_rejection_says_which_batch_would_fit():
     est = plan_gpu(spec_for(batch_size=32), stats_for(), catalog)
     small = [r for r in est.rejected if r.startswith("ml.g5.xlarge")][0]
     assert "at batch 32 × seq 2048" in small and "fits at batch ≤" in small
-    assert est.fits and est.instance == "ml.p5.48xlarge"  # only 80 GB GPUs hold batch 32
+    assert est.fits and est.instance == "ml.p4d.24xlarge"  # sharded over 8 A100-40GB (compute.strategy: auto)
+    ddp = plan_gpu(parse_spec({**spec_for(batch_size=32).model_dump(exclude_unset=True),
+                               "compute": {"strategy": "ddp"}}), stats_for(), catalog)
+    assert ddp.fits and ddp.instance == "ml.p5.48xlarge"  # whole on each GPU: only 80 GB GPUs hold batch 32
 
 
 # --- FLOPs and time -----------------------------------------------------------------------------
@@ -116,7 +153,8 @@ def test_hours_follow_the_formula():
     flops = 100_000 * 2 * flops_per_token(size, "lora", 1000)
     # A10G LoRA MFU 0.25 (measured-with-checkpointing figure); this run fits without it, so × 1.5 (no
     # recompute); batch 1 has no padding; 6 min start-up
-    expected = flops / (125e12 * 0.25 * 1.5) / 3600 + 6 / 60
+    # + 3 ms per layer for each of the 2 × 100 micro-batches (32 layers)
+    expected = (flops / (125e12 * 0.25 * 1.5) + 200 * 32 * 0.003) / 3600 + 6 / 60
     assert est.hours == pytest.approx(expected)
     assert est.instance == "ml.g5.xlarge"  # the cheaper of the two single-A10G instances
 

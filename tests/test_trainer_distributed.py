@@ -1,11 +1,13 @@
 """The trainer under torchrun: two CPU processes (gloo, DDP) train like one process with the same global
-batch, and rank 0 alone writes the checkpoints, the metrics and the model. FSDP needs GPUs (accelerate
+batch, and rank 0 alone writes the checkpoints, the metrics and the model; two "machines" (two trainers
+started as SageMaker starts one per instance, SM_HOSTS naming both) meet through the rendezvous layer. FSDP needs GPUs (accelerate
 enables it on CUDA devices only): on CPU it is refused, never silently run as DDP."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,46 @@ def test_fsdp_on_cpu_processes_is_refused_with_what_to_do(monkeypatch, tiny_mode
     assert "compute.strategy: ddp" in " ".join(err.value.problems)
     assert _strategy(spec.model_copy(update={"compute": spec.compute.model_copy(update={"strategy": "ddp"})}),
                      cuda=False) == "ddp"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_machines_meet_by_sagemaker_hosts_and_train_like_one(single, tiny_model, tmp_path):
+    """What SageMaker does with InstanceCount 2: it starts the trainer once per instance, each with SM_HOSTS
+    and its own SM_CURRENT_HOST. Here both "instances" are this machine (127.0.0.1 and localhost); each
+    trainer restarts itself under torchrun with its machine rank, and only machine 0's rank 0 writes."""
+    one, data = single
+    spec = JobSpec(name="nodes", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method="full",
+                   compute={"nodes": 2, "strategy": "ddp"},
+                   hyperparameters={"epochs": 2, "batch_size": 4, "learning_rate": LR, "seed": 5})
+    (tmp_path / "spec.json").write_text(spec.model_dump_json())
+    hosts, port = ["127.0.0.1", "localhost"], _free_port()
+    procs = []
+    for host in hosts:
+        out = tmp_path / host
+        cmd = [sys.executable, "-m", "anytune.trainer", "--spec", str(tmp_path / "spec.json"), "--train",
+               str(data["train"]), "--validation", str(data["validation"]), "--output", str(out / "model"),
+               "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"), "--logs", str(out / "tb")]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "SM_HOSTS": json.dumps(hosts),
+               "SM_CURRENT_HOST": host, "ANYTUNE_MASTER_PORT": str(port)}
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "distributed: machine 1 of 2, 1 process(es) here (sagemaker)" in outputs[0]
+    assert "distributed: machine 2 of 2" in outputs[1]
+    chief, worker = tmp_path / hosts[0], tmp_path / hosts[1]
+    a = json.loads((one / "model" / "metrics.json").read_text())
+    b = json.loads((chief / "model" / "metrics.json").read_text())
+    assert b["distributed"] == {"world_size": 2, "strategy": "ddp"} and b["steps"] == a["steps"] == 16
+    curve_a, curve_b = [e["loss"] for e in a["train"]], [e["loss"] for e in b["train"]]
+    assert curve_b[0] == pytest.approx(curve_a[0], rel=1e-6)
+    assert curve_b == pytest.approx(curve_a, rel=2e-2), (curve_a, curve_b)
+    # machine 0 holds the model and the checkpoints; machine 1 wrote no model, no status, no summary
+    assert (chief / "model" / "model.safetensors").exists() and (chief / "status.json").exists()
+    assert not (worker / "model" / "model.safetensors").exists() and not (worker / "status.json").exists()
+    assert any(p.name.startswith("checkpoint-") for p in (chief / "ckpt").iterdir())

@@ -14,9 +14,9 @@ import pytest
 from anytune.errors import ConfigError, DataError
 from anytune.spec import JobSpec
 from anytune.testing.imports import run_blocking
-from anytune.trainer import check_method, relaunch_command
+from anytune.trainer import check_method
 from anytune.trainer.cli import load_spec
-from anytune.trainer.platform import Args, detect, find_jsonl, gcs_fuse, resolve
+from anytune.trainer.platform import Args, detect, find_jsonl, gcs_fuse, rendezvous, resolve
 
 
 def _channel(root: Path, name: str, file: str = "data.jsonl") -> Path:
@@ -96,13 +96,56 @@ def test_spec_from_sm_hps_with_hyperparameter_overrides(tmp_path):
         load_spec(Args(), {})
 
 
-def test_multi_gpu_relaunches_under_accelerate():
-    cmd = relaunch_command(["--spec", "s.json"], gpus=4, env={})
-    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
-    assert "--num_processes=4" in cmd and cmd[-4:] == ["-m", "anytune.trainer", "--spec", "s.json"]
-    assert relaunch_command([], gpus=1, env={}) is None
-    assert relaunch_command([], gpus=4, env={"LOCAL_RANK": "0"}) is None  # already one of the processes
-    assert relaunch_command([], gpus=4, env={"ANYTUNE_NO_ACCELERATE": "1"}) is None
+def test_several_gpus_on_one_machine_restart_under_torchrun_standalone():
+    meet = rendezvous({}, local_gpus=4)
+    cmd = meet.command(["--spec", "s.json", "--logs", "tb"])
+    assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in cmd and "--nproc-per-node=4" in cmd
+    # torchrun would take --logs for its own --logs-specs: the trainer gets the alias
+    assert cmd[-6:] == ["-m", "anytune.trainer", "--spec", "s.json", "--tensorboard-dir", "tb"]
+    assert rendezvous({}, local_gpus=1) is None  # one process: it trains itself
+    assert rendezvous({}, local_gpus=0) is None  # CPU, one machine
+    assert rendezvous({"LOCAL_RANK": "0", "WORLD_SIZE": "4"}, local_gpus=4) is None  # already one of them
+    assert rendezvous({"ANYTUNE_NO_RELAUNCH": "1"}, local_gpus=4) is None
+
+
+def test_sagemaker_hosts_give_each_machine_its_rank_and_the_first_host_as_master():
+    env = {"SM_HOSTS": json.dumps(["algo-1", "algo-2", "algo-3"]), "SM_CURRENT_HOST": "algo-2",
+           "SM_NUM_GPUS": "8", "SM_NETWORK_INTERFACE_NAME": "eth0"}
+    meet = rendezvous(env, local_gpus=0)
+    assert (meet.platform, meet.nodes, meet.node_rank, meet.master_addr, meet.procs_per_node) == \
+        ("sagemaker", 3, 1, "algo-1", 8)
+    cmd = meet.command([])
+    assert "--nnodes=3" in cmd and "--node-rank=1" in cmd and "--master-addr=algo-1" in cmd
+    assert "--standalone" not in cmd
+    assert meet.env() == {"NCCL_SOCKET_IFNAME": "eth0", "GLOO_SOCKET_IFNAME": "eth0"}
+    one = rendezvous({**env, "SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1", "SM_NUM_GPUS": "1"}, 1)
+    assert one is None  # one instance with one GPU
+    with pytest.raises(ConfigError, match="SM_CURRENT_HOST"):
+        rendezvous({**env, "SM_CURRENT_HOST": "algo-9"}, 8)
+    with pytest.raises(ConfigError, match="SM_HOSTS is not valid JSON"):
+        rendezvous({**env, "SM_HOSTS": "algo-1,algo-2"}, 8)
+
+
+def test_vertex_cluster_spec_puts_the_chief_first_and_the_workers_after_it():
+    cluster = {"workerpool0": ["cmle-chief-0:2222"], "workerpool1": ["cmle-w-0:2222", "cmle-w-1:2222"]}
+    chief = rendezvous({"CLUSTER_SPEC": json.dumps({"cluster": cluster, "task": {"type": "workerpool0", "index": 0}})}, 4)
+    worker = rendezvous({"CLUSTER_SPEC": json.dumps({"cluster": cluster, "task": {"type": "workerpool1", "index": 1}}),
+                         # Vertex's PyTorch containers also set these per machine; CLUSTER_SPEC wins
+                         "WORLD_SIZE": "3", "RANK": "2", "MASTER_ADDR": "cmle-chief-0", "MASTER_PORT": "2222"}, 4)
+    assert (chief.platform, chief.nodes, chief.node_rank, chief.master_addr, chief.master_port) == \
+        ("vertex", 3, 0, "cmle-chief-0", 2222)
+    assert (worker.nodes, worker.node_rank, worker.procs_per_node) == (3, 2, 4)
+    with pytest.raises(ConfigError, match="CLUSTER_SPEC"):
+        rendezvous({"CLUSTER_SPEC": json.dumps({"cluster": {}, "task": {}})}, 1)
+
+
+def test_node_level_master_addr_rank_and_world_size_count_machines():
+    env = {"MASTER_ADDR": "10.0.0.4", "MASTER_PORT": "6000", "RANK": "1", "WORLD_SIZE": "2"}
+    meet = rendezvous(env, local_gpus=0)  # CPU machines: one process each
+    assert (meet.platform, meet.nodes, meet.node_rank, meet.master_addr, meet.master_port, meet.procs_per_node) == \
+        ("torch", 2, 1, "10.0.0.4", 6000, 1)
+    with pytest.raises(ConfigError, match="outside"):
+        rendezvous({**env, "RANK": "2"}, 0)
 
 
 def test_check_method():

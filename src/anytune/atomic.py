@@ -1,18 +1,21 @@
 """Writes that a crash cannot leave half done: a temporary sibling, then one rename.
 
     atomic.write_text(path, text)            # a file appears whole or not at all
+    atomic.read_json(path)                   # such a file's JSON object; {} while there is none
     with atomic.directory(dest) as tmp:      # fill tmp; on success it replaces dest, on error it is removed
         ...
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -27,6 +30,16 @@ def write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (a status or metrics file another process rewrites atomically), or {}
+    when there is none yet, or it is not a JSON object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @contextmanager

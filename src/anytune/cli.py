@@ -135,7 +135,7 @@ def plan_table(plan) -> Table:
     table = Table("provider", "instance", "hours", "cost", "spot", "status")
     for c in plan.viable + plan.skipped:
         e = c.estimate
-        inst = f"{e.instance} ({e.gpu} x{e.gpu_count})" if e and e.gpu else (e.instance if e else "")
+        inst = e.hardware if e else ""
         table.add_row(c.name, inst, f"{e.hours:.2f}" if e else "", str(e.total) if e else "",
                       str(e.spot_total) if e and e.spot_total is not None else "",
                       f"[yellow]skipped: {escape(c.skipped)}[/]" if c.skipped else "[green]ok[/]")

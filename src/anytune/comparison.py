@@ -46,7 +46,8 @@ class Row:
         if e is None:
             return {"provider": self.provider, "error": self.error, "notes": self.notes}
         return {
-            "provider": self.provider, "instance": e.instance, "gpu": e.gpu, "gpu_count": e.gpu_count, "fits": e.fits,
+            "provider": self.provider, "instance": e.instance, "gpu": e.gpu, "gpu_count": e.gpu_count, "nodes": e.nodes,
+            "fits": e.fits,
             "substitute": e.substitute or None,
             "hours": round(e.hours, 4) if e.gpu_count or e.hours else None,
             "on_demand_usd": str(e.total.rounded().amount) if e.fits else None,
@@ -106,6 +107,11 @@ def estimate_all(spec: JobSpec, stats: DataStats, *, providers: Iterable[str] | 
         cls = None
         try:
             cls = reg.get_class(name)
+            cannot = cls.cannot(spec)
+            if cannot:  # e.g. compute.nodes on a one-machine provider: not priced as if it could
+                rows.append(Row(name, error="cannot run this spec: " + "; ".join(cannot),
+                                provider_notes=tuple(cls.notes)))
+                continue
             est = cls(options).estimate(spec, stats)
         except AnytuneError as exc:
             rows.append(Row(name, error=str(exc).splitlines()[0], provider_notes=tuple(getattr(cls, "notes", ()))))
@@ -132,10 +138,6 @@ def compare(spec: JobSpec, *, stats: DataStats | None = None, providers: Iterabl
 # --- output ------------------------------------------------------------------------------------
 
 
-def _instance(e: CostEstimate) -> str:
-    if e.gpu_count:
-        return f"{e.instance} ({e.gpu_count}× {e.gpu})"
-    return e.instance
 
 
 def table(comp: Comparison):
@@ -164,7 +166,7 @@ def table(comp: Comparison):
             hours = _hours(e.hours) if e.gpu_count or e.hours else "—"
             spot = f"{e.spot_total.rounded().amount:,.2f}" if e.spot_total is not None else "—"
             fits = "[yellow]other model[/]" if e.substitute else "[green]yes[/]"  # not the same job
-            t.add_row(row.provider, _instance(e), fits, hours, f"{e.total.rounded().amount:,.2f}", spot,
+            t.add_row(row.provider, e.hardware, fits, hours, f"{e.total.rounded().amount:,.2f}", spot,
                       e.as_of.isoformat() if e.as_of else "—", marks)
     return t
 
@@ -221,7 +223,7 @@ def plot(comp: Comparison, path: Path) -> Path:
     rows = [r for r in comp.rows if r.fits]
     if not rows:
         raise ConfigError("nothing to plot: no provider can run this job")
-    names = [f"{r.provider}\n{_instance(r.estimate)}" for r in rows]
+    names = [f"{r.provider}\n{r.estimate.hardware}" for r in rows]
     on_demand = [float(r.estimate.total.amount) for r in rows]
     spot = [float(r.estimate.spot_total.amount) if r.estimate.spot_total is not None else 0.0 for r in rows]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.7 * len(rows)))

@@ -36,6 +36,7 @@ class Capability(enum.StrEnum):
     # asked for by a spec (see :func:`needs`): the dispatcher passes over a provider that cannot do them
     SPOT = "spot"  # compute.spot: true
     MULTI_GPU = "multi_gpu"  # compute.gpu_count > 1
+    MULTI_NODE = "multi_node"  # compute.nodes > 1 (opt-in: see OPT_IN)
     LORA = "lora"  # method: lora
     QLORA = "qlora"  # method: qlora
     FULL = "full"  # method: full
@@ -45,6 +46,12 @@ class Capability(enum.StrEnum):
     LOGS = "logs"  # logs() returns the job's lines
     CANCEL = "cancel"  # cancel() stops a running job
     DOWNLOAD_WEIGHTS = "download_weights"  # retrieve gives weights on disk, not only a remote model id
+
+
+# Capabilities a provider has only when it says so (``Provider.claims``): a provider written before one of
+# these existed must not be taken to train across several machines because it never listed it as unsupported.
+OPT_IN: frozenset[Capability] = frozenset({Capability.MULTI_NODE})
+OPT_IN_REASON = "this provider trains on one machine (it does not claim multi_node)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ def needs(spec: JobSpec) -> list[Need]:
         out.append(Need(Capability.SPOT, "compute.spot: true"))
     if spec.compute.gpu_count > 1:
         out.append(Need(Capability.MULTI_GPU, f"compute.gpu_count: {spec.compute.gpu_count}"))
+    if spec.compute.nodes > 1:
+        out.append(Need(Capability.MULTI_NODE, f"compute.nodes: {spec.compute.nodes}"))
     if spec.init_adapter:
         out.append(Need(Capability.INIT_ADAPTER, "init_adapter"))
     return out
@@ -116,6 +125,8 @@ class Provider(ABC):
     unsupported: ClassVar[Mapping[Capability, str]] = {}
     # What does not apply to it: a spec that asks for it still runs here, with the reason shown as a warning.
     ignored: ClassVar[Mapping[Capability, str]] = {}
+    # The OPT_IN capabilities this provider has (e.g. multi_node); every other one is unsupported here.
+    claims: ClassVar[frozenset[Capability]] = frozenset()
     # Derived: every Capability neither unsupported nor ignored (a plugin may still set it, the older way).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     Options: ClassVar[type[ProviderOptions]] = ProviderOptions
@@ -144,6 +155,10 @@ class Provider(ABC):
         if "capabilities" in cls.__dict__ and "unsupported" not in cls.__dict__:  # a plugin that lists claims
             cls.unsupported = {c: "not supported by this provider" for c in Capability
                                if c not in cls.capabilities and c not in cls.ignored}
+            cls.claims = cls.claims | (OPT_IN & cls.capabilities)
+        kept = {c: why for c, why in cls.unsupported.items() if not (c in cls.claims and why == OPT_IN_REASON)}
+        cls.unsupported = {**kept, **{c: OPT_IN_REASON for c in OPT_IN - cls.claims
+                                      if c not in kept and c not in cls.ignored}}
         cls.capabilities = frozenset(c for c in Capability if c not in cls.unsupported and c not in cls.ignored)
 
     @classmethod

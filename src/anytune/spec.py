@@ -75,7 +75,10 @@ class Hyperparameters(_Strict):
 class ComputeSpec(_Strict):
     gpu: str | None = Field(None, description="GPU type, e.g. A10G, L4, A100-80GB, H100; none = cheapest that fits.")
     min_gpu_memory_gb: float | None = Field(None, gt=0)
-    gpu_count: int = Field(1, ge=1, le=64)
+    gpu_count: int = Field(1, ge=1, le=64, description="GPUs per machine (node).")
+    nodes: int = Field(1, ge=1, le=64, description="Machines that train together, each with gpu_count GPUs "
+                       "(torchrun across them), on a provider that claims multi_node (`anytune providers`). The "
+                       "estimate prices nodes × the instance and counts the network between them.")
     strategy: Literal["auto", "ddp", "fsdp"] = Field(
         "auto", description="How several training processes share the work: ddp = each holds the whole model "
         "and they average gradients; fsdp = weights, gradients and optimizer states are sharded across them "

@@ -93,7 +93,8 @@ class CostEstimate(_Frozen):
     provider: str
     instance: str = ""
     gpu: str = ""
-    gpu_count: int = 0
+    gpu_count: int = 0  # per machine
+    nodes: int = 1  # machines, each with gpu_count GPUs
     fits: bool = True
     hours: float = 0.0
     lines: tuple[CostLine, ...] = ()
@@ -111,6 +112,14 @@ class CostEstimate(_Frozen):
         for line in self.lines:
             total = total + line.total
         return total
+
+    @property
+    def hardware(self) -> str:
+        """``ml.p5.48xlarge (8× H100)``; several machines: ``2 × ml.p5.48xlarge (16× H100)``."""
+        if not self.gpu_count:
+            return self.instance
+        machines = f"{self.nodes} × {self.instance}" if self.nodes > 1 else self.instance
+        return f"{machines} ({self.gpu_count * self.nodes}× {self.gpu})"
 
     def planned_total(self, spot: bool) -> Money:
         return self.spot_total if spot and self.spot_total is not None else self.total

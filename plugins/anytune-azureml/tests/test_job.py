@@ -92,6 +92,19 @@ def test_multi_gpu_uses_pytorch_distribution(provider, spec_with):
     assert job["distribution"] == {"distributionType": "PyTorch", "processCountPerInstance": 2}
 
 
+def test_several_nodes_ask_for_instance_count_with_a_process_per_gpu_on_each(provider, make_provider, spec_with):
+    job = body(provider, spec_with(gpu_count=8, nodes=2))
+    assert job["resources"]["instanceCount"] == 2
+    assert job["resources"]["instanceType"] in ("Standard_ND96asr_v4", "Standard_ND96isr_H100_v5")
+    assert job["distribution"] == {"distributionType": "PyTorch", "processCountPerInstance": 8}
+    # CPU-less or one-GPU nodes still get one process each, on every node
+    one = body(provider, spec_with(nodes=3))
+    assert one["resources"]["instanceCount"] == 3
+    assert one["distribution"] == {"distributionType": "PyTorch", "processCountPerInstance": 1}
+    cluster = body(make_provider(compute="gpu-a100"), spec_with(nodes=2))
+    assert cluster["resources"]["instanceCount"] == 2 and cluster["computeId"].endswith("/gpu-a100")
+
+
 @pytest.mark.parametrize(("settings", "identity"), [
     ({"job_identity": "user"}, {"identityType": "UserIdentity"}),
     ({"job_identity": "managed", "managed_identity_client_id": "11111111-2222-3333-4444-555555555555"},

@@ -84,6 +84,17 @@ def test_spot_request(provider, spec_with, data, options, aws):
     assert short["MaxWaitTimeInSeconds"] == short["MaxRuntimeInSeconds"], "SageMaker needs wait >= runtime"
 
 
+def test_several_nodes_ask_for_that_many_instances(provider, spec_with, data, aws):
+    nodes = spec_with(gpu="H100", gpu_count=8, nodes=2)
+    request = provider.dry_run(nodes, data, "nodes-1")
+    assert request["ResourceConfig"]["InstanceCount"] == 2
+    assert request["ResourceConfig"]["InstanceType"] == "ml.p5.48xlarge"
+    provider.launch(nodes, data, "nodes-1")
+    job = aws("sagemaker").describe_training_job(TrainingJobName="anytune-nodes-1")
+    assert job["ResourceConfig"]["InstanceCount"] == 2
+    assert provider.dry_run(spec_with(), data, "one")["ResourceConfig"]["InstanceCount"] == 1
+
+
 def test_options_reach_the_request(spec, data, options):
     request = SageMakerProvider({
         **options, "region": "eu-west-1", "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k1",

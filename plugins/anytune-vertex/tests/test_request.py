@@ -102,6 +102,20 @@ def test_spot_request(provider, options, spec_with, data, vertex):
     assert scheduling["strategy"] == 4 and "maxWaitDuration" not in scheduling  # Scheduling.Strategy.SPOT
 
 
+def test_several_nodes_are_a_chief_pool_and_a_worker_pool_of_the_same_machine(provider, spec_with, data, vertex):
+    two = spec_with(gpu="A100-40GB", gpu_count=8, nodes=3)
+    body = provider.dry_run(two, data, "nodes-1")
+    chief, workers = body["jobSpec"]["workerPoolSpecs"]
+    assert chief["replicaCount"] == "1" and workers["replicaCount"] == "2"
+    assert chief["machineSpec"] == workers["machineSpec"] == {
+        "machineType": "a2-highgpu-8g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 8}
+    assert chief["containerSpec"] == workers["containerSpec"]
+    provider.launch(two, data, "nodes-1")
+    sent = received(vertex)[0]["jobSpec"]["workerPoolSpecs"]
+    assert [p["replicaCount"] for p in sent] == ["1", "2"]  # what the SDK put on the wire
+    assert len(provider.dry_run(spec_with(), data, "one")["jobSpec"]["workerPoolSpecs"]) == 1
+
+
 def test_options_reach_the_request(spec, data, options, vertex):
     chosen = VertexProvider({
         **options, "service_account": "trainer@anytune-test.iam.gserviceaccount.com",

@@ -109,6 +109,7 @@ class CloudProvider(Provider):
     pricing: ClassVar[Path]  # the price catalog shipped with the plugin
     instance_option: ClassVar[str] = ""  # the option(s) that fix the hardware, for messages
     unsupported = CLOUD_UNSUPPORTED
+    claims = frozenset({Capability.MULTI_NODE})  # each cloud's request asks for compute.nodes machines
     options: CloudOptions
 
     @property

@@ -77,6 +77,23 @@ GPUS: dict[str, Gpu] = {g.name: g for g in [
 # Planning assumption, consistent with torchtune's 8× A100 rows (docs/estimation.md).
 MULTI_GPU_EFFICIENCY = 0.9
 
+# Several machines (compute.nodes > 1): throughput × this on top of MULTI_GPU_EFFICIENCY, by the network
+# bandwidth between the machines (the instance catalog's network_gbps, per node). Planning assumptions
+# (docs/estimation.md, "Across machines"): RDMA fabrics (EFA on p4d/p5, InfiniBand on Azure ND, GPUDirect
+# on Vertex A3) keep the gradient all-reduce (DDP) or the per-layer gather and reduce-scatter (FSDP) mostly
+# hidden behind compute; 100-400 Gb/s Ethernet does not.
+NODE_EFFICIENCY: tuple[tuple[float, float], ...] = ((800, 0.9), (200, 0.8), (0, 0.6))  # (≥ Gb/s, efficiency)
+
+
+def node_efficiency(network_gbps: float | None) -> tuple[float, str]:
+    """Throughput factor across machines for a network of ``network_gbps`` per node, and how it was chosen."""
+    if not network_gbps:
+        return NODE_EFFICIENCY[-1][1], "network between the machines not in the catalog, taken as slow Ethernet"
+    for floor, eff in NODE_EFFICIENCY:
+        if network_gbps >= floor:
+            return eff, f"{network_gbps:g} Gb/s between the machines"
+    return NODE_EFFICIENCY[-1][1], f"{network_gbps:g} Gb/s between the machines"
+
 # Training on the CPU: there is no meaningful "peak". 0.5 TFLOP/s × 0.02 = 0.01 TFLOP/s achieved is the
 # order of magnitude measured with the quickstart's ~1M-parameter model on 2 cores (where per-step
 # overhead dominates); uncalibrated CPU estimates are very rough — `anytune calibrate` measures yours.

@@ -12,12 +12,13 @@ from decimal import Decimal
 from ..errors import ConfigError
 from ..types import CostEstimate, CostLine, DataStats, Money
 from . import calibration
-from .hardware import CPU, GPUS, MULTI_GPU_EFFICIENCY, Gpu, get_gpu, gpu_or_unknown, normalize_gpu
+from .hardware import CPU, GPUS, MULTI_GPU_EFFICIENCY, Gpu, get_gpu, gpu_or_unknown, node_efficiency, normalize_gpu
 from .model_size import ModelSize, model_size
 from .pricing import Catalog, Offer, staleness_note
 from .setup import Setup, trainer_setup
 from .workload import (
     GB,
+    LAYER_OVERHEAD_S,
     eval_flops_per_token,
     flops_per_token,
     max_batch,
@@ -52,6 +53,7 @@ class Workload:
     flops: float  # training + evaluation FLOPs in total, padding included
     setup: Setup = Setup()
     padding: float = 1.0  # tokens computed per real token (1 when packed)
+    micro_batches: float = 0.0  # training micro-batches, all GPUs together (+ evaluation ones at a third)
 
     def memory(self, *, checkpointing: bool):
         return memory_per_gpu(self.size, self.method, seq=self.seq, batch=self.batch, lora_r=self.lora_r,
@@ -100,13 +102,16 @@ def workload(spec, stats: DataStats) -> Workload:
     # of it, the mask keeping each example to itself: the attention context is the row, not the example.
     attended = context * hp.batch_size if setup.packing else context
     flops = train.tokens * pad * hp.epochs * flops_per_token(size, spec.method, attended)
+    steps = math.ceil(train.examples / hp.batch_size) * hp.epochs
     val = stats.splits.get("validation")
     if val is not None and val.tokens:
         val_context = min(val.tokens / max(val.examples, 1), hp.max_seq_length)
         val_pad = 1.0 if setup.packing else _padding(val, hp.batch_size, hp.max_seq_length)
-        flops += val.tokens * val_pad * (math.ceil(hp.epochs) + 1) * eval_flops_per_token(size, val_context)
+        passes = math.ceil(hp.epochs) + 1
+        flops += val.tokens * val_pad * passes * eval_flops_per_token(size, val_context)
+        steps += math.ceil(val.examples / hp.batch_size) * passes / 3
     return Workload(size, spec.method, max(seq, 1), attended, hp.batch_size, hp.lora.r, hp.lora.target_modules,
-                    train.tokens, hp.epochs, flops, setup, pad)
+                    train.tokens, hp.epochs, flops, setup, pad, steps)
 
 
 def _padding(split, batch: int, cap: int) -> float:
@@ -119,33 +124,52 @@ def _padding(split, batch: int, cap: int) -> float:
 def _basics(work: Workload, stats: DataStats) -> list[str]:
     out = [f"model size: {work.size.params / 1e9:.3g}B parameters, from {work.size.source}",
            f"compute: {work.describe()}",
-           "time = FLOPs / (GPUs × peak dense bf16 FLOP/s × MFU × multi-GPU efficiency); MFU figures are measured "
-           "with gradient checkpointing on (docs/estimation.md)",
+           "time = FLOPs / (GPUs × peak dense bf16 FLOP/s × MFU × multi-GPU and multi-node efficiency) + "
+           f"{LAYER_OVERHEAD_S * 1e3:g} ms per layer per micro-batch; MFU figures are measured with gradient "
+           "checkpointing on (docs/estimation.md)",
            f"trainer: {work.setup.describe()}"
            + ("" if work.setup.packing else f"; padding from the data's length spread: × {work.padding:.3g} tokens"),
-           "memory: data parallel (every GPU holds the whole model), bf16 weights, Adam"]
+           f"memory: {_memory_layout(work.setup)}, bf16 weights, Adam"]
     if stats.approximate:
         out.append(f"token counts are approximate ({stats.tokenizer or 'no tokenizer'})")
     return out
 
 
-def _hours_for(work: Workload, gpu: Gpu, count: int, tflops_per_gpu: float | None = None, *,
-               checkpointing: bool = False) -> tuple[float, str]:
+def _memory_layout(setup: Setup) -> str:
+    if setup.shards > 1:
+        return f"FSDP: weights, gradients and optimizer states sharded over {setup.shards} GPUs"
+    return "data parallel (every GPU holds the whole model)"
+
+
+def training_hours(work: Workload, gpu: Gpu, gpus: int, *, nodes: int = 1, network_gbps: float | None = None,
+                   tflops_per_gpu: float | None = None, checkpointing: bool = False) -> tuple[float, str]:
+    """Hours to run ``work`` on ``gpus`` GPUs in all (``gpus / nodes`` per machine), and how it was reckoned:
+    FLOPs / (peak × MFU × efficiencies) + the fixed per-layer cost of each micro-batch, or FLOPs at a
+    measured rate (`anytune calibrate`, which includes that cost)."""
     if tflops_per_gpu is not None:
-        rate = tflops_per_gpu * 1e12 * count
-        how = f"{count}× {gpu.name} at a measured {tflops_per_gpu:.3g} TFLOP/s each"
+        rate = tflops_per_gpu * 1e12 * gpus
+        how = f"{gpus}× {gpu.name} at a measured {tflops_per_gpu:.3g} TFLOP/s each"
     else:
         mfu = gpu.default_mfu(work.method)
-        rate = gpu.peak_tflops * 1e12 * mfu * count
-        how = f"{count}× {gpu.name} at {gpu.peak_tflops:g} TFLOP/s peak × MFU {mfu:g} (planning assumption)"
-    if count > 1:
+        rate = gpu.peak_tflops * 1e12 * mfu * gpus
+        how = f"{gpus}× {gpu.name} at {gpu.peak_tflops:g} TFLOP/s peak × MFU {mfu:g} (planning assumption)"
+    if gpus > 1:
         rate *= MULTI_GPU_EFFICIENCY
         how += f", × {MULTI_GPU_EFFICIENCY:g} multi-GPU efficiency"
+    if nodes > 1:
+        eff, why = node_efficiency(network_gbps)
+        rate *= eff
+        how += f", × {eff:g} across {nodes} machines ({why})"
     if tflops_per_gpu is None and not checkpointing:  # the MFU figures include the recompute
         factor = recompute_factor(work.method)
         rate *= factor
         how += f", × {factor:.3g} without gradient checkpointing (no recompute)"
-    return work.flops / rate / 3600, how
+    seconds = work.flops / rate
+    if tflops_per_gpu is None and gpu is not CPU and work.micro_batches:
+        fixed = work.micro_batches * work.size.layers * LAYER_OVERHEAD_S / gpus
+        seconds += fixed
+        how += f", + {fixed / 60:.3g} min fixed cost of {work.micro_batches:,.0f} micro-batches"
+    return seconds / 3600, how
 
 
 def _hours_decimal(hours: float) -> Decimal:
@@ -175,10 +199,30 @@ class _Option:
     how: str
     on_demand: Decimal
     spot: Decimal | None
+    work: Workload  # as placed on this instance (sharded or not)
 
     def key(self, spot: bool) -> tuple:
         first = self.spot if spot and self.spot is not None else self.on_demand
         return (first, self.on_demand, self.offer.instance.gpu_count)
+
+
+def _placed(work: Workload, memory_bytes: float, gpus: int, strategy: str) -> tuple[Workload, Fit]:
+    """``work`` on ``gpus`` GPUs of ``memory_bytes`` each, as the trainer's ``compute.strategy`` places it:
+    ddp keeps the whole model on every GPU; fsdp shards it over all of them; auto shards only when the whole
+    model does not fit one GPU (the trainer's own rule, trainer.loop._strategy)."""
+    whole = work.fit(memory_bytes)
+    if gpus < 2 or strategy == "ddp" or (strategy == "auto" and whole.fits):
+        return work, whole
+    if work.method == "qlora":
+        if strategy == "fsdp":
+            return work, Fit(False, True, whole.need_bytes, "compute.strategy: fsdp: anytune's trainer does not "
+                             "shard QLoRA's 4-bit weights; use ddp, or method: lora")
+        return work, whole
+    sharded = replace(work, setup=replace(work.setup, shards=gpus))
+    fit = sharded.fit(memory_bytes)
+    if not fit.fits:
+        fit = replace(fit, reason=f"even sharded over {gpus} GPUs (FSDP): {fit.reason}")
+    return sharded, fit
 
 
 def _why_not(inst, offer: Offer | str, spec, want_gpu: str | None, exact_count: bool) -> str | None:
@@ -211,26 +255,30 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
     overhead_h = catalog.data.overhead_minutes / 60
     rejected: list[str] = []
     options: list[_Option] = []
+    nodes = compute.nodes
     for inst in catalog.data.instances:
         offer = catalog.offer(inst)
         why = _why_not(inst, offer, spec, want_gpu, exact_count)
         if why is None:
-            fit = work.fit(_gpu_bytes(inst))
+            inst_work, fit = _placed(work, _gpu_bytes(inst), inst.gpu_count * nodes, compute.strategy)
             why = fit.reason if not fit.fits else None
         if why is None:
-            hours, how = _hours_for(work, get_gpu(inst.gpu), inst.gpu_count, checkpointing=fit.checkpointing)
+            hours, how = training_hours(inst_work, get_gpu(inst.gpu), inst.gpu_count * nodes, nodes=nodes,
+                                        network_gbps=inst.network_gbps, checkpointing=fit.checkpointing)
             hours += overhead_h
             if hours > compute.max_hours:
                 why = f"needs {hours:.1f} h > compute.max_hours {compute.max_hours:g}"
         if why is not None:
-            rejected.append(f"{inst.name} ({inst.gpu_count}× {inst.gpu} {inst.gpu_memory_gb:g} GB): {why}")
+            where = f"{nodes} × {inst.name}" if nodes > 1 else inst.name
+            rejected.append(f"{where} ({inst.gpu_count}× {inst.gpu} {inst.gpu_memory_gb:g} GB): {why}")
             continue
-        q = _hours_decimal(hours)
+        q = _hours_decimal(hours) * nodes  # machine-hours
         spot = _spot_hourly(offer, catalog.data.spot)
-        options.append(_Option(offer, fit, hours, how, offer.hourly * q, None if spot is None else spot * q))
+        options.append(_Option(offer, fit, hours, how, offer.hourly * q, None if spot is None else spot * q,
+                               inst_work))
     notes = list(notes)
     options.sort(key=lambda o: o.key(compute.spot))
-    assumptions = _basics(work.on_gpu(_gpu_bytes(options[0].offer.instance)) if options else work, stats)
+    assumptions = _basics(options[0].work.on_gpu(_gpu_bytes(options[0].offer.instance)) if options else work, stats)
     if overhead_h:
         assumptions.append(f"{catalog.data.overhead_minutes:g} min of billed start-up per job (catalog assumption)")
     if not options:
@@ -241,10 +289,13 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
     if best.fit.checkpointing:
         assumptions.append(f"fits only with gradient checkpointing ({best.fit.reason}); time includes its recompute")
     assumptions.append(f"throughput: {best.how}")
+    if nodes > 1:
+        assumptions.append(f"{nodes} machines of {best.offer.instance.gpu_count} GPUs, torchrun across them; "
+                           f"cost = {nodes} × the instance price × hours")
     parts = best.offer.parts
     if best.spot is not None and catalog.data.spot is not None and any(p.spot is None for p in parts):
         assumptions.append(f"spot = {catalog.data.spot.fraction} × on-demand: {catalog.data.spot.assumption}")
-    q = _hours_decimal(best.hours)
+    q = _hours_decimal(best.hours) * nodes
     currency = catalog.data.currency
     lines = tuple(CostLine(item=p.item, quantity=q * p.quantity, unit=p.unit,
                            unit_price=Money(amount=p.on_demand, currency=currency), source=p.price.source,
@@ -256,7 +307,8 @@ def plan_gpu(spec, stats: DataStats, catalog: Catalog, *, provider: str | None =
         notes.append(stale)
     inst = best.offer.instance
     return CostEstimate(
-        provider=name, instance=inst.name, gpu=inst.gpu, gpu_count=inst.gpu_count, fits=True, hours=best.hours,
+        provider=name, instance=inst.name, gpu=inst.gpu, gpu_count=inst.gpu_count, nodes=nodes, fits=True,
+        hours=best.hours,
         lines=lines, spot_total=None if best.spot is None else Money(amount=best.spot, currency=currency),
         as_of=as_of, notes=tuple(notes), assumptions=tuple(assumptions), rejected=tuple(rejected))
 
@@ -274,7 +326,8 @@ def _spot_hourly(offer: Offer, policy) -> Decimal | None:
 
 
 def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None, gpu_count: int, *,
-                 provider: str, price_source: str = "", notes: Iterable[str] = ()) -> CostEstimate:
+                 provider: str, price_source: str = "", notes: Iterable[str] = (),
+                 machine: str = "this machine") -> CostEstimate:
     """A run on one given machine (a provider's own, e.g. this one): ``gpu`` as the driver names it (None =
     CPU), at ``price_per_hour``. Uses a calibrated throughput (`anytune calibrate`) for this GPU and method
     when there is one."""
@@ -291,10 +344,10 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
     fit = work.fit(hw.memory_bytes) if gpu and known else Fit(True, False, 0.0)
     cal = calibration.lookup(hw.name, work.method)
     if cal is not None:
-        hours, how = _hours_for(work, hw, count, cal.tflops_per_gpu, checkpointing=fit.checkpointing)
+        hours, how = training_hours(work, hw, count, tflops_per_gpu=cal.tflops_per_gpu, checkpointing=fit.checkpointing)
         assumptions.append(f"throughput: {how} (calibrated {cal.measured_at} with {cal.base_model}, {cal.method})")
     else:
-        hours, how = _hours_for(work, hw, count, checkpointing=fit.checkpointing)
+        hours, how = training_hours(work, hw, count, checkpointing=fit.checkpointing)
         assumptions.append(f"throughput: {how}")
         notes.append("not calibrated: run `anytune calibrate` after a local run for a measured speed")
     fits, rejected = fit.fits, ()
@@ -303,9 +356,9 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
     elif fit.checkpointing:
         assumptions.append(f"fits only with gradient checkpointing ({fit.reason}); time includes its recompute")
     q = _hours_decimal(hours)
-    line = CostLine(item=f"this machine's {'CPU' if not gpu else f'{count}× {hw.name}'}", quantity=q, unit="hour",
+    line = CostLine(item=f"{machine}'s {'CPU' if not gpu else f'{count}× {hw.name}'}", quantity=q, unit="hour",
                     unit_price=Money.of(price_per_hour), source=price_source)
-    return CostEstimate(provider=provider, instance="this machine" + ("" if gpu else " (CPU)"),
+    return CostEstimate(provider=provider, instance=machine + ("" if gpu else " (CPU)"),
                         gpu=hw.name if gpu else "", gpu_count=count if gpu else 0,
                         fits=fits, hours=hours, lines=(line,) if fits else (), notes=tuple(notes),
                         assumptions=tuple(assumptions), rejected=rejected)

@@ -76,6 +76,9 @@ class Instance(_Entry):
     prices: dict[str, Price] = Field(default_factory=dict)
     machine: str | None = None
     accelerator: str | None = None
+    network_gbps: float | None = Field(None, gt=0, description="Network bandwidth per machine between machines "
+                                       "(EFA, InfiniBand, GPUDirect or Ethernet), from the vendor's instance page; "
+                                       "sets the multi-node efficiency.")
 
 
 class TokenModel(_Entry):

@@ -62,7 +62,7 @@ def trainer_setup(spec, *, vocab: int, gpu_bytes: float | None = None) -> Setup:
     memory alone, so the estimate (before any data is read) and the trainer reach the same answer."""
     hp = spec.hyperparameters
     sft = getattr(spec, "objective", "sft") == "sft"  # DPO trains through TRL's own loss
-    one_gpu = spec.compute.gpu_count == 1  # the chunked loss bypasses the DDP wrapper's forward
+    one_gpu = spec.compute.gpu_count == 1 and spec.compute.nodes == 1  # the chunked loss bypasses DDP's forward
     packing = bool(hp.packing) and sft
     if sft and hp.loss == "chunked":
         return Setup(loss="chunked", packing=packing)

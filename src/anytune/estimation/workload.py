@@ -21,6 +21,12 @@ NF4_BYTES = 0.5 + 0.127 / 8  # 4-bit NF4 weight + double-quantised constants (De
 LOGIT_BYTES_FULL = 12
 # Loss "chunked": one chunk's 12 bytes at a time, spread over the micro-batch (+ the bf16 chunk output).
 LOGIT_BYTES_CHUNKED = (12 + 2) / LOSS_CHUNKS
+# Fixed time per decoder layer per training micro-batch on a GPU, whatever its size: kernel launches, Python,
+# peft and checkpointing hooks. Qwen's single-A100 table (Hugging Face Trainer + peft, batch 1, lengths 256 to
+# 8,192) runs ~0.1 s per micro-batch slower than its FLOPs for Qwen-7B (32 layers) and Qwen-14B (40) alike;
+# 3 ms × layers brings its twelve LoRA rows within 0.89-1.10 (docs/estimation.md, "Fixed cost per step").
+# Evaluation micro-batches (forward only) cost a third of it.
+LAYER_OVERHEAD_S = 0.003
 @dataclass(frozen=True)
 class Memory:
     """Bytes one GPU needs to train, by component."""

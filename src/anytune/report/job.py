@@ -3,7 +3,6 @@ tuned with confidence intervals, sample answers side by side, the data report an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,6 @@ from . import charts
 from .html import image, page, para, table
 
 SAMPLE_ROWS = 12
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _num(v: object) -> object:
@@ -103,8 +95,7 @@ def _cost(rec) -> str:
     rows = []
     if est is not None:
         planned = est.planned_total(rec.spec.compute.spot)
-        gpu = f" ({est.gpu} × {est.gpu_count})" if est.gpu else ""
-        rows.append(("estimate", f"{est.instance}{gpu}", f"{est.hours * 3600:.0f}", str(planned)))
+        rows.append(("estimate", est.hardware, f"{est.hours * 3600:.0f}", str(planned)))
     if actual:
         cost = f"${float(actual['cost_usd']):.4f}" if "cost_usd" in actual else "—"
         rows.append(("actual", rec.provider, f"{actual.get('seconds', 0):.0f}", cost))
@@ -123,7 +114,7 @@ def build(target) -> str:
     from ..evaluation.run import read
 
     folder = Path(target.path) if target.path else None
-    metrics = _read_json(folder / "metrics.json") if folder else {}
+    metrics = atomic.read_json(folder / "metrics.json") if folder else {}
     result, samples = read(folder) if folder else (None, [])
     rec = target.record
     sections = []
@@ -138,7 +129,7 @@ def build(target) -> str:
     if samples:
         sections.append(("Sample answers", _samples(samples)))
     if rec is not None and rec.data_dir and (Path(rec.data_dir) / "manifest.json").is_file():
-        sections.append(("Data", _data(_read_json(Path(rec.data_dir) / "manifest.json"))))
+        sections.append(("Data", _data(atomic.read_json(Path(rec.data_dir) / "manifest.json"))))
     if rec is not None:
         sections.append(("Cost", _cost(rec)))
     base = metrics.get("base_model") or target.base_model or ""

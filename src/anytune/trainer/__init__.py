@@ -5,6 +5,6 @@ light: torch and transformers are imported only when a run starts. Providers may
 :func:`check_method` to say early whether a method can run on a machine.
 """
 
-from .checks import check_method, relaunch_command
+from .checks import check_method
 
-__all__ = ["check_method", "relaunch_command"]
+__all__ = ["check_method"]

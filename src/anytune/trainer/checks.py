@@ -4,8 +4,6 @@ providers call these from a parent process that must stay light."""
 from __future__ import annotations
 
 import importlib.util
-import sys
-from collections.abc import Mapping
 
 TRAIN_DEPS = ("torch", "transformers", "accelerate", "safetensors")
 
@@ -39,15 +37,3 @@ def check_method(method: str, *, cuda: bool) -> str | None:
     elif method not in ("full", "lora"):
         return f"unknown training method {method!r} (full, lora or qlora)"
     return None
-
-
-def relaunch_command(argv: list[str], gpus: int, env: Mapping[str, str]) -> list[str] | None:
-    """With more than one visible GPU, the command that restarts the trainer under accelerate (one
-    process per GPU, data parallel); None when this process should train itself.
-
-    Already-distributed processes (``LOCAL_RANK``/``WORLD_SIZE`` set by accelerate or torchrun) and
-    ``ANYTUNE_NO_ACCELERATE=1`` train in place. Limit the GPUs with ``CUDA_VISIBLE_DEVICES``."""
-    if gpus < 2 or "LOCAL_RANK" in env or "WORLD_SIZE" in env or env.get("ANYTUNE_NO_ACCELERATE") == "1":
-        return None
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={gpus}",
-            "--num_machines=1", "--dynamo_backend=no", "--mixed_precision=no", "-m", "anytune.trainer", *argv]

@@ -11,8 +11,9 @@ anytune.data) or a folder holding one. Missing paths come from the platform's en
 (:mod:`anytune.trainer.platform`). Exit codes: 0 trained, 2 bad input, 1 training failed,
 143 stopped by SIGTERM (during training: after the current step and a checkpoint, so that a
 restart with the same checkpoints folder resumes there; a second SIGTERM stops at once). With
-more than one visible GPU the trainer restarts itself under ``accelerate launch`` (one process
-per GPU); set ``CUDA_VISIBLE_DEVICES`` to use fewer.
+more than one visible GPU, or on one of several machines (SageMaker SM_HOSTS, Vertex AI CLUSTER_SPEC,
+node-level MASTER_ADDR/RANK/WORLD_SIZE), the trainer restarts itself under ``torchrun`` (one process per
+GPU; :func:`anytune.trainer.platform.rendezvous`); set ``CUDA_VISIBLE_DEVICES`` to use fewer.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Mapping
 
 from ..errors import AnytuneError, ConfigError
 from ..spec import Hyperparameters, JobSpec, parse_spec
 from . import platform
-from .checks import relaunch_command
 from .status import StatusFile, Terminated
 from .threads import choose_wait_policy
 
@@ -82,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = os.environ
     status = StatusFile(None)  # no file until the paths are known
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM checkpoints once and stops; a trainer run in a thread (Ray Train's workers) cannot take
+    # signals, and is stopped by its launcher instead
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         spec = load_spec(args, env)
         default_output = spec.output_path(env.get("ANYTUNE_JOB_ID", "latest"))
@@ -92,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         from ..logs import route_to_file
 
         route_to_file(paths.logs / "trainer-warnings.log", logging.WARNING)  # library warnings, not the job log
-        command = relaunch_command(argv, _gpu_count(), env)
-        if command:
-            _log(f"several GPUs visible: restarting under accelerate: {' '.join(command)}")
-            return subprocess.call(command)
+        meeting = platform.rendezvous(env, _gpu_count())
+        if meeting:
+            command = meeting.command(argv)
+            _log(f"distributed: {meeting.describe()}: starting {' '.join(command[1:7])} ...")
+            return subprocess.call(command, env={**env, **meeting.env()})
         from .loop import describe, run
 
         _log(f"anytune trainer: job {spec.name} on {paths.platform}, data {paths.train}")
@@ -119,4 +124,5 @@ def main(argv: list[str] | None = None) -> int:
         status.update(state="failed", message=f"{type(exc).__name__}: {exc}")
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

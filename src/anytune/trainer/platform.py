@@ -16,12 +16,15 @@ Explicit command-line paths always win. Missing ones come from the platform the 
 Without a platform: output defaults to the spec's ``output_dir`` (``{job_id}`` = ``$ANYTUNE_JOB_ID`` or
 ``latest``); checkpoints, TensorBoard logs and
 status.json go next to it (``<output>-checkpoints/``, ``<output>-logs/``, ``<output>/../status.json``).
+Several machines (and several GPUs on one) meet through :func:`rendezvous`, which reads each platform's own
+variables and gives the torchrun command that starts this machine's processes.
 Pure functions of (args, env): no torch import, unit-tested without any cloud.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +66,99 @@ def processes(env: Mapping[str, str]) -> tuple[int, int]:
     """(this process's rank, how many processes train together), as torchrun and accelerate set them; (0, 1)
     for a process on its own. Rank 0 alone writes status, summary, tracker runs and the model."""
     return int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1"))
+
+
+DEFAULT_MASTER_PORT = 29500  # torchrun's own default; ANYTUNE_MASTER_PORT overrides it
+
+
+@dataclass(frozen=True)
+class Rendezvous:
+    """Where this machine's processes meet the others': what torchrun needs, read from the platform."""
+
+    platform: str  # sagemaker | vertex | torch (MASTER_ADDR/RANK/WORLD_SIZE per node) | local
+    nodes: int
+    node_rank: int
+    master_addr: str
+    master_port: int
+    procs_per_node: int
+    network_interface: str | None = None  # SageMaker's SM_NETWORK_INTERFACE_NAME, for NCCL and gloo
+
+    def command(self, argv: list[str]) -> list[str]:
+        """torchrun starting ``procs_per_node`` trainers here with ``argv`` (each trains in place)."""
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={self.nodes}",
+               f"--nproc-per-node={self.procs_per_node}"]
+        if self.nodes == 1:
+            cmd.append("--standalone")
+        else:
+            cmd += [f"--node-rank={self.node_rank}", f"--master-addr={self.master_addr}",
+                    f"--master-port={self.master_port}"]
+        # torchrun's parser takes --logs (even after the module) for its own --logs-specs: use the alias
+        args = ["--tensorboard-dir" if a == "--logs" else
+                "--tensorboard-dir=" + a[len("--logs="):] if a.startswith("--logs=") else a for a in argv]
+        return [*cmd, "-m", "anytune.trainer", *args]
+
+    def env(self) -> dict[str, str]:
+        """Variables the processes need besides torchrun's own."""
+        if not self.network_interface:
+            return {}
+        return {"NCCL_SOCKET_IFNAME": self.network_interface, "GLOO_SOCKET_IFNAME": self.network_interface}
+
+    def describe(self) -> str:
+        where = f"machine {self.node_rank + 1} of {self.nodes}, " if self.nodes > 1 else ""
+        return f"{where}{self.procs_per_node} process(es) here ({self.platform})"
+
+
+def _json(env: Mapping[str, str], name: str) -> Any:
+    try:
+        return json.loads(env[name])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+
+
+def rendezvous(env: Mapping[str, str], local_gpus: int) -> Rendezvous | None:
+    """How to start the distributed run from this machine's environment, or None when this process should
+    train itself (one process in all, or already one of torchrun's, accelerate's or Azure ML's processes,
+    which set LOCAL_RANK; or ANYTUNE_NO_RELAUNCH=1).
+
+    - SageMaker: ``SM_HOSTS`` (JSON list; the first is the master), ``SM_CURRENT_HOST``, ``SM_NUM_GPUS``,
+      ``SM_NETWORK_INTERFACE_NAME``.
+    - Vertex AI: ``CLUSTER_SPEC`` (JSON: ``cluster.workerpool0`` is the chief, ``workerpool1`` the workers,
+      ``task.type``/``task.index`` this one).
+    - Node-level ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK`` and ``WORLD_SIZE`` (Vertex's PyTorch containers,
+      plain launchers): RANK is this machine's, WORLD_SIZE the machines'.
+    - Otherwise this machine alone, one process per visible GPU.
+    """
+    if "LOCAL_RANK" in env or "TORCHELASTIC_RUN_ID" in env or env.get("ANYTUNE_NO_RELAUNCH") == "1":
+        return None
+    procs = max(local_gpus, 1)
+    port = int(env.get("ANYTUNE_MASTER_PORT") or env.get("MASTER_PORT") or DEFAULT_MASTER_PORT)
+    if env.get("SM_HOSTS"):
+        hosts, current = _json(env, "SM_HOSTS"), env.get("SM_CURRENT_HOST", "")
+        if not isinstance(hosts, list) or current not in hosts:
+            raise ConfigError(f"SM_CURRENT_HOST {current!r} is not one of SM_HOSTS {hosts!r}")
+        procs = int(env.get("SM_NUM_GPUS") or 0) or procs
+        r = Rendezvous("sagemaker", len(hosts), hosts.index(current), hosts[0], port, procs,
+                       env.get("SM_NETWORK_INTERFACE_NAME") or None)
+    elif env.get("CLUSTER_SPEC"):
+        spec = _json(env, "CLUSTER_SPEC")
+        try:
+            cluster, task = spec["cluster"], spec["task"]
+            chief, workers = list(cluster["workerpool0"]), list(cluster.get("workerpool1", []))
+            rank = 0 if task["type"] == "workerpool0" else 1 + int(task["index"])
+            addr, _, listed = chief[0].rpartition(":")
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ConfigError(f"CLUSTER_SPEC has no chief and task this trainer understands: {exc!r}") from None
+        port = int(env.get("ANYTUNE_MASTER_PORT") or env.get("MASTER_PORT") or listed or DEFAULT_MASTER_PORT)
+        r = Rendezvous("vertex", len(chief) + len(workers), rank, addr, port, procs)
+    elif env.get("MASTER_ADDR") and env.get("WORLD_SIZE") and "RANK" in env:
+        r = Rendezvous("torch", int(env["WORLD_SIZE"]), int(env["RANK"]), env["MASTER_ADDR"], port, procs)
+    else:
+        r = Rendezvous("local", 1, 0, "127.0.0.1", port, procs)
+    if r.nodes * r.procs_per_node < 2:
+        return None
+    if not 0 <= r.node_rank < r.nodes:
+        raise ConfigError(f"{r.platform}: machine rank {r.node_rank} is outside 0..{r.nodes - 1}")
+    return r
 
 
 def detect(env: Mapping[str, str]) -> str:

@@ -122,15 +122,17 @@ def command_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, name
         "environment": options.environment, "environment_variables": {"ANYTUNE_JOB_ID": job_id},
         "timeout": int(round((options.max_runtime_hours or spec.compute.max_hours) * 3600)),
     }
+    nodes = spec.compute.nodes
     cluster = compute_target(options, spot=spec.compute.spot)
     if cluster:
-        kwargs["compute"] = cluster
+        kwargs.update(compute=cluster, instance_count=nodes)
     else:  # serverless compute: the VM size is the job's; Spot is a queue setting
-        kwargs.update(instance_type=instance_type, instance_count=1)
+        kwargs.update(instance_type=instance_type, instance_count=nodes)
         if spec.compute.spot:
             kwargs["job_tier"] = "Spot"
-    if gpu_count > 1:  # one process per GPU; Azure ML sets MASTER_ADDR, RANK, LOCAL_RANK, WORLD_SIZE
-        kwargs["distribution"] = {"type": "PyTorch", "process_count_per_instance": gpu_count}
+    if gpu_count > 1 or nodes > 1:  # one process per GPU on every node; Azure ML starts them and sets
+        # MASTER_ADDR, MASTER_PORT, NODE_RANK, RANK, LOCAL_RANK and WORLD_SIZE: each trains in place
+        kwargs["distribution"] = {"type": "PyTorch", "process_count_per_instance": max(gpu_count, 1)}
     if options.job_identity == "user":
         kwargs["identity"] = entities.UserIdentityConfiguration()
     elif options.job_identity == "managed":

@@ -83,6 +83,7 @@ class OpenAIProvider(Provider):
     ignored = {
         Capability.SPOT: "OpenAI prices fine-tuning per token; there is no spot tier",
         Capability.MULTI_GPU: "OpenAI chooses the hardware",
+        Capability.MULTI_NODE: "OpenAI chooses the hardware",
         Capability.FULL: "OpenAI decides how it trains; the method is not sent",
         Capability.LORA: "OpenAI decides how it trains; the method is not sent",
         Capability.QLORA: "OpenAI decides how it trains; the method is not sent",

@@ -94,7 +94,9 @@ def training_job_request(spec: JobSpec, data: DataRef, job_id: str, *, options: 
         "HyperParameters": hyperparameters(spec, bundle_uri=bundle_uri, region=region, job_name=job_name),
         "InputDataConfig": channels,
         "OutputDataConfig": output,
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1,
+        # compute.nodes instances: the toolkit starts the entry on each; the trainer meets the others through
+        # SM_HOSTS and SM_CURRENT_HOST (anytune.trainer.platform.rendezvous) and restarts under torchrun
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": spec.compute.nodes,
                            "VolumeSizeInGB": options.volume_size_gb},
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": spec.compute.spot,

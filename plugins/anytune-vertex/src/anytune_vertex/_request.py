@@ -1,7 +1,7 @@
 """The CustomJob for a spec, as the REST body (camelCase, enum names): a pure function of its inputs,
 so ``dry_run`` shows exactly what ``launch`` sends (the SDK sends the same message, enums as integers).
 
-One worker pool runs the trainer bundle (:mod:`anytune.cloud.bundle`) in a PyTorch training container:
+One worker pool (two with compute.nodes > 1: the chief and the workers) runs the trainer bundle (:mod:`anytune.cloud.bundle`) in a PyTorch training container:
 the container's shell unpacks the bundle from the Cloud Storage FUSE mount (``/gcs/<bucket>/...``),
 installs its requirements.txt and starts ``python3 -m anytune.trainer`` (``anytune.cloud.entry`` when
 the base model was a local folder, uploaded with the job). Data paths are arguments (a CustomJob gets no AIP_TRAINING_DATA_URI); with
@@ -84,20 +84,24 @@ def custom_job(spec: JobSpec, data: DataRef, job_id: str, *, options: Any, bucke
         # Spot VMs may be reclaimed: Vertex AI restarts the job, and the trainer resumes from
         # AIP_CHECKPOINT_DIR. (Scheduling.maxWaitDuration applies to FLEX_START only, not to SPOT.)
         scheduling.update(strategy="SPOT", restartJobOnWorkerRestart=True)
+    pool: dict[str, Any] = {
+        "machineSpec": machine_spec,
+        "replicaCount": "1",
+        "diskSpec": {"bootDiskType": "pd-ssd", "bootDiskSizeGb": options.boot_disk_gb},
+        "containerSpec": {
+            "imageUri": options.container_uri or DEFAULT_IMAGE,
+            "command": ["sh", "-c", ENTRY_SCRIPT.format(module=module), "anytune"],
+            "args": trainer_args(data, model_uri) + (
+                ["--checkpoints", base_output_dir(options, bucket, checkpoints_of) + "checkpoints/"]
+                if checkpoints_of and checkpoints_of != job_name else []),
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+        },
+    }
+    # compute.nodes machines: the chief (pool 0) and nodes - 1 workers (pool 1), the same machine and
+    # container; each trainer meets the others through CLUSTER_SPEC (anytune.trainer.platform.rendezvous)
+    pools = [pool] if spec.compute.nodes == 1 else [pool, {**pool, "replicaCount": str(spec.compute.nodes - 1)}]
     job_spec: dict[str, Any] = {
-        "workerPoolSpecs": [{
-            "machineSpec": machine_spec,
-            "replicaCount": "1",
-            "diskSpec": {"bootDiskType": "pd-ssd", "bootDiskSizeGb": options.boot_disk_gb},
-            "containerSpec": {
-                "imageUri": options.container_uri or DEFAULT_IMAGE,
-                "command": ["sh", "-c", ENTRY_SCRIPT.format(module=module), "anytune"],
-                "args": trainer_args(data, model_uri) + (
-                    ["--checkpoints", base_output_dir(options, bucket, checkpoints_of) + "checkpoints/"]
-                    if checkpoints_of and checkpoints_of != job_name else []),
-                "env": [{"name": k, "value": v} for k, v in env.items()],
-            },
-        }],
+        "workerPoolSpecs": pools,
         "scheduling": scheduling,
         "baseOutputDirectory": {"outputUriPrefix": base_output_dir(options, bucket, job_name)},
     }
