@@ -19,7 +19,7 @@ from anytune import hookspecs
 from anytune.provider import Provider
 
 CORE = Path(anytune.__file__).parent
-BUILT_IN = ("local", "sagemaker", "vertex", "azureml", "openai")
+BUILT_IN = ("local", "sagemaker", "vertex", "azureml", "openai", "ray")
 
 # Where core may name a built-in provider in code, and why. Anything else fails the test: provider knowledge
 # belongs behind a provider hook (Provider.terraform_outputs, refresh_prices, unsupported, estimate, ...).

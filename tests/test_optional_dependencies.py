@@ -56,7 +56,7 @@ def cases(folder, tmp_path):
 
 def test_every_optional_package_has_an_extra():
     assert {extra for _, extra in EXTRAS.values()} <= {"local", "plot", "serve", "openai", "sagemaker", "vertex",
-                                                       "azureml", "presidio", "sweep", "tracking"}
+                                                       "azureml", "presidio", "sweep", "tracking", "ray"}
 
 
 @pytest.mark.parametrize("index", range(10))

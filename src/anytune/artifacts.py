@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from .errors import ChecksumMismatch
-from .types import ArtifactFile
+from .types import ArtifactFile, ModelArtifact
 
 MANIFEST = "anytune-manifest.json"
 
@@ -52,3 +53,22 @@ def verify_manifest(root: Path) -> tuple[ArtifactFile, ...]:
         if p.stat().st_size != f.size or sha256_file(p) != f.sha256:
             raise ChecksumMismatch(f"{p} does not match its manifest checksum (corrupt or partial transfer)")
     return listed
+
+
+def copy_verified(src: Path, dest: Path) -> ModelArtifact:
+    """Copy a trained model folder that has a manifest (the trainer's output, on this machine or a shared
+    filesystem) to ``dest``, verified before and after: the manifest is copied last, so a copy cut short is
+    never taken for a model (the caller's retrieve writes ``dest`` under a temporary name)."""
+    from .crashpoints import crashpoint
+
+    src, dest = Path(src), Path(dest)
+    listed = verify_manifest(src)
+    for i, f in enumerate(listed):
+        if i == len(listed) // 2:
+            crashpoint("retrieve:copying")
+        (dest / f.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / f.path, dest / f.path)
+    shutil.copy2(src / MANIFEST, dest / MANIFEST)
+    files = verify_manifest(dest)
+    kind = "adapter" if (dest / "adapter_config.json").exists() else "full"
+    return ModelArtifact(kind=kind, path=str(dest), files=files)

@@ -33,6 +33,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "sagemaker": ("AWS SageMaker", "sagemaker"),
     "google": ("Google Vertex AI", "vertex"),
     "azure": ("Azure ML", "azureml"),
+    "ray": ("your Ray cluster", "ray"),
 }
 
 

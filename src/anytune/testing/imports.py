@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 HEAVY = ("torch", "transformers", "peft", "accelerate", "boto3", "botocore", "sagemaker",
-         "google.cloud.aiplatform", "google.cloud.storage", "azure.ai.ml", "azure.storage.blob", "openai")
+         "google.cloud.aiplatform", "google.cloud.storage", "azure.ai.ml", "azure.storage.blob", "openai", "ray")
 
 _BLOCKER = '''
 import sys

@@ -8,10 +8,8 @@ process has exited. Nothing here imports torch: the trainer does, in its own pro
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
-import shutil
 import sys
 import time
 from decimal import Decimal
@@ -21,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from anytune import atomic, paths
-from anytune.artifacts import MANIFEST, verify_manifest
+from anytune.artifacts import MANIFEST, copy_verified
 from anytune.crashpoints import crashpoint
 from anytune.errors import ConfigError, DataError, NotFound, ProviderError
 from anytune.provider import Capability, Provider, ProviderOptions, require_succeeded
@@ -221,7 +219,7 @@ class LocalProvider(Provider):
         pid = int(handle.extra["pid"])
         ended = _process.exit_record(job)
         cancelled = (job / _process.CANCELLED).exists()
-        progress = _read_json(job / "status.json")
+        progress = atomic.read_json(job / "status.json")
         if ended is not None:
             code = ended["returncode"]
             raw = "succeeded" if code == 0 else "cancelled" if cancelled else "failed"
@@ -250,7 +248,7 @@ class LocalProvider(Provider):
         metrics = {k: float(progress[k]) for k in ("step", "total_steps", "epoch", "loss", "eval_loss", "eval_step")
                    if isinstance(progress.get(k), (int, float))}
         if state is JobState.SUCCEEDED:
-            final = _read_json(job / "output" / "metrics.json")
+            final = atomic.read_json(job / "output" / "metrics.json")
             metrics.update({k: float(final[k]) for k in ("eval_loss_before", "eval_loss_after", "test_loss",
                                                           "tokens_per_second") if isinstance(final.get(k), (int, float))})
         total = metrics.get("total_steps")
@@ -276,18 +274,7 @@ class LocalProvider(Provider):
 
     def retrieve(self, handle: JobHandle, dest: Path) -> ModelArtifact:
         require_succeeded(self.status(handle), f"local job {handle.job_id}")
-        src = self._job_dir(handle) / "output"
-        listed = verify_manifest(src)
-        dest = Path(dest)
-        for i, f in enumerate(listed):
-            if i == len(listed) // 2:
-                crashpoint("retrieve:copying")
-            (dest / f.path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src / f.path, dest / f.path)
-        shutil.copy2(src / MANIFEST, dest / MANIFEST)
-        files = verify_manifest(dest)
-        kind = "adapter" if (dest / "adapter_config.json").exists() else "full"
-        return ModelArtifact(kind=kind, path=str(dest), files=files)
+        return copy_verified(self._job_dir(handle) / "output", dest)
 
 
 # What the trainer gets of this process's environment: what Python, PyTorch, CUDA, Hugging Face and the
@@ -345,14 +332,6 @@ def _lock_held(lock: Path) -> bool:
     except PermissionError:
         pass
     return True
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _last_error(job: Path) -> str:
