@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,26 +37,36 @@ def ray_cluster():
     # the cluster's `python` (a Ray job's entrypoint runs on its PATH) is this interpreter, with anytune's deps
     env = {**os.environ, "PATH": f"{RAY.parent}{os.pathsep}{os.environ.get('PATH', '')}", "HF_HUB_OFFLINE": "1",
            "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    cmd = [str(RAY), "start", "--head", "--num-cpus=2", "--num-gpus=0", f"--port={port}",
+    # --block: this process owns the cluster; ending its process group stops exactly this cluster (never
+    # `ray stop`, which would stop every Ray on the machine)
+    cmd = [str(RAY), "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0", f"--port={port}",
            "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
            "--include-dashboard=true", f"--temp-dir={temp}", "--object-store-memory=200000000",
            "--disable-usage-stats"]
-    started = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
-    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    log = open(temp / "ray-start.log", "w")  # open for the cluster's lifetime
+    head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dashboard}"
-    deadline = time.monotonic() + 90
-    while True:
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{address}/api/version", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("ray start --head did not come up:\n"
+                                         + (temp / "ray-start.log").read_text()[-3000:]) from None
+                time.sleep(1)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
         try:
-            with urllib.request.urlopen(f"{address}/api/version", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    yield address
-    subprocess.run([str(RAY), "stop", "--force"], capture_output=True, env=env, timeout=120)
-    shutil.rmtree(temp, ignore_errors=True)
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,8 @@ def test_the_quickstart_trains_on_two_ray_train_workers_and_comes_back_verified(
     assert metrics["eval_loss_after"] < metrics["eval_loss_before"] - 0.5  # it learned
     logs = _anytune("logs", job_id, env=env).stdout
     assert "2 Ray Train worker(s), CPU each" in logs and "RayTrainWorker" in logs
+    workers = [line for line in logs.splitlines() if "RayTrainWorker" in line]
+    assert logs.count("eval loss:") == 1 and not any("\x1b[" in line for line in workers)  # once each, plain
 
     # the model retrieved to the spec's output_dir, checked against its manifest
     model = tmp_path / "runs" / job_id

@@ -160,7 +160,10 @@ class RayProvider(Provider):
                  "--use-gpu", self._use_gpu(), "--name", self.submission_id(job_id), "--"]
         runtime_env: dict[str, Any] = {
             "py_modules": [str(Path(anytune.__file__).parent), str(Path(anytune_ray.__file__).parent)],
-            "env_vars": {"ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1"},
+            # the trainer's own lines, once and plain: Ray Train's print patch would log each print a second
+            # time, and the driver would colour every worker's prefix
+            "env_vars": {"ANYTUNE_JOB_ID": job_id, "PYTHONUNBUFFERED": "1", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+                         "RAY_COLOR_PREFIX": "0"},
         }
         if self.options.pip:
             runtime_env["pip"] = list(self.options.pip)
