@@ -261,3 +261,13 @@ def test_packed_attention_runs_over_the_whole_row():
     assert padded.context == 500 and packed.context == 8 * 500 and packed.padding == 1.0
     size = model_size("meta-llama/Llama-2-7b-hf")
     assert packed.flops == pytest.approx(100 * 500 * 3 * flops_per_token(size, "lora", 4000))
+
+
+def test_a_given_machine_with_several_gpus_is_placed_like_a_catalog_instance():
+    """plan_machine (local GPUs, a Ray cluster) shards as the trainer will, like plan_gpu."""
+    from decimal import Decimal
+
+    auto = plan_machine(spec_for(method="full"), stats_for(), Decimal(0), "A100-40GB", 8, provider="x")
+    assert auto.fits and any("sharded over 8 GPUs" in a for a in auto.assumptions)
+    ddp = plan_machine(spec_with({"strategy": "ddp"}), stats_for(), Decimal(0), "A100-40GB", 8, provider="x")
+    assert not ddp.fits and "needs 110" in ddp.rejected[0]

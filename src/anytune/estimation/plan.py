@@ -333,15 +333,15 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
     when there is one."""
     work = workload(spec, stats)
     hw, known = gpu_or_unknown(gpu) if gpu else (CPU, True)
-    if gpu and known:
-        work = work.on_gpu(hw.memory_bytes)
+    count = max(gpu_count, 1) if gpu else 1
+    fit = Fit(True, False, 0.0)
+    if gpu and known:  # placed on its GPUs as the trainer will (sharded when it must be and may be)
+        work, fit = _placed(work.on_gpu(hw.memory_bytes), hw.memory_bytes, count, spec.compute.strategy)
     notes = list(notes)
     assumptions = _basics(work, stats)
-    count = max(gpu_count, 1) if gpu else 1
     if not known:
         notes.append(f"GPU {gpu!r} is not in anytune's hardware catalog: memory fit not checked, speed assumed "
                      "T4-class until `anytune calibrate` measures it")
-    fit = work.fit(hw.memory_bytes) if gpu and known else Fit(True, False, 0.0)
     cal = calibration.lookup(hw.name, work.method)
     if cal is not None:
         hours, how = training_hours(work, hw, count, tflops_per_gpu=cal.tflops_per_gpu, checkpointing=fit.checkpointing)
