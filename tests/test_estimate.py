@@ -271,3 +271,16 @@ def test_a_given_machine_with_several_gpus_is_placed_like_a_catalog_instance():
     assert auto.fits and any("sharded over 8 GPUs" in a for a in auto.assumptions)
     ddp = plan_machine(spec_with({"strategy": "ddp"}), stats_for(), Decimal(0), "A100-40GB", 8, provider="x")
     assert not ddp.fits and "needs 110" in ddp.rejected[0]
+
+
+def test_a_cpu_run_must_fit_the_memory_the_machine_has():
+    from decimal import Decimal
+
+    big = plan_machine(spec_for(method="full"), stats_for(), Decimal(0), None, 0, provider="x",
+                       cpu_memory_bytes=24e9)
+    assert not big.fits and big.rejected[0].startswith("this machine's CPU: needs 1")
+    assert "> 22.8 GB available to train on this CPU" in big.rejected[0]
+    # LoRA: 13.5 GB of weights + 12.8 GB of activations (no checkpointing on a CPU) at batch 1 × 2048
+    assert not plan_machine(spec_for(), stats_for(), Decimal(0), None, 0, provider="x", cpu_memory_bytes=24e9).fits
+    assert plan_machine(spec_for(), stats_for(), Decimal(0), None, 0, provider="x", cpu_memory_bytes=64e9).fits
+    assert plan_machine(spec_for(method="full"), stats_for(), Decimal(0), None, 0, provider="x").fits  # unknown

@@ -327,16 +327,22 @@ def _spot_hourly(offer: Offer, policy) -> Decimal | None:
 
 def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | None, gpu_count: int, *,
                  provider: str, price_source: str = "", notes: Iterable[str] = (),
-                 machine: str = "this machine") -> CostEstimate:
+                 machine: str = "this machine", cpu_memory_bytes: float | None = None) -> CostEstimate:
     """A run on one given machine (a provider's own, e.g. this one): ``gpu`` as the driver names it (None =
-    CPU), at ``price_per_hour``. Uses a calibrated throughput (`anytune calibrate`) for this GPU and method
-    when there is one."""
+    CPU, whose ``cpu_memory_bytes`` of available RAM, when known, must hold the run: the trainer does not
+    checkpoint activations on a CPU), at ``price_per_hour``. Uses a calibrated throughput (`anytune
+    calibrate`) for this GPU and method when there is one."""
     work = workload(spec, stats)
     hw, known = gpu_or_unknown(gpu) if gpu else (CPU, True)
     count = max(gpu_count, 1) if gpu else 1
     fit = Fit(True, False, 0.0)
     if gpu and known:  # placed on its GPUs as the trainer will (sharded when it must be and may be)
         work, fit = _placed(work.on_gpu(hw.memory_bytes), hw.memory_bytes, count, spec.compute.strategy)
+    elif not gpu and cpu_memory_bytes:
+        need = work.memory(checkpointing=False)
+        if need.total > usable_bytes(cpu_memory_bytes):
+            fit = Fit(False, False, need.total, f"needs {need.total / GB:.1f} GB of memory ({need.describe()}) > "
+                      f"{usable_bytes(cpu_memory_bytes) / GB:.1f} GB available to train on this CPU")
     notes = list(notes)
     assumptions = _basics(work, stats)
     if not known:
@@ -352,7 +358,8 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
         notes.append("not calibrated: run `anytune calibrate` after a local run for a measured speed")
     fits, rejected = fit.fits, ()
     if not fit.fits:
-        rejected = (f"{count}× {hw.name} {hw.memory_gb:g} GB: {fit.reason}",)
+        where = f"{count}× {hw.name} {hw.memory_gb:g} GB" if gpu else f"{machine}'s CPU"
+        rejected = (f"{where}: {fit.reason}",)
     elif fit.checkpointing:
         assumptions.append(f"fits only with gradient checkpointing ({fit.reason}); time includes its recompute")
     q = _hours_decimal(hours)

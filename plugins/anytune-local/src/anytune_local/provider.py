@@ -123,10 +123,10 @@ class LocalProvider(Provider):
         from anytune.estimation import plan_machine
 
         gpus = self._gpus()
-        notes = ("multi-GPU runs use accelerate, one process per visible GPU",) if len(gpus) > 1 else ()
+        notes = ("multi-GPU runs use torchrun, one process per visible GPU",) if len(gpus) > 1 else ()
         return plan_machine(spec, stats, self.options.price_per_hour, gpus[0].name if gpus else None, len(gpus),
                             provider=self.name, price_source=f"provider_options.{self.name}.price_per_hour",
-                            notes=notes)
+                            notes=notes, cpu_memory_bytes=None if gpus else _machine.available_memory_bytes())
 
     def upload(self, spec, data) -> DataRef:
         uris = {}
