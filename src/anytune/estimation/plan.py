@@ -21,6 +21,7 @@ from .workload import (
     LAYER_OVERHEAD_S,
     eval_flops_per_token,
     flops_per_token,
+    in_fp32,
     max_batch,
     memory_per_gpu,
     padding_factor,
@@ -339,7 +340,7 @@ def plan_machine(spec, stats: DataStats, price_per_hour: Decimal, gpu: str | Non
     if gpu and known:  # placed on its GPUs as the trainer will (sharded when it must be and may be)
         work, fit = _placed(work.on_gpu(hw.memory_bytes), hw.memory_bytes, count, spec.compute.strategy)
     elif not gpu and cpu_memory_bytes:
-        need = work.memory(checkpointing=False)
+        need = in_fp32(work.memory(checkpointing=False), work.method)
         if need.total > usable_bytes(cpu_memory_bytes):
             fit = Fit(False, False, need.total, f"needs {need.total / GB:.1f} GB of memory ({need.describe()}) > "
                       f"{usable_bytes(cpu_memory_bytes) / GB:.1f} GB available to train on this CPU")

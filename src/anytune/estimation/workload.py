@@ -5,7 +5,7 @@ and sources are written out in docs/estimation.md; every constant here is named 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .model_size import ModelSize
 from .setup import LOSS_CHUNKS, Setup
@@ -109,6 +109,16 @@ def memory_per_gpu(size: ModelSize, method: str, *, seq: int, batch: int, lora_r
     logit_bytes = LOGIT_BYTES_CHUNKED if setup.loss == "chunked" else LOGIT_BYTES_FULL
     logits = tokens * size.vocab * logit_bytes
     return Memory(weights, grads, optim, acts, logits)
+
+
+def in_fp32(mem: Memory, method: str) -> Memory:
+    """The same run on a CPU, where the trainer keeps everything in fp32: frozen weights and activations
+    take twice their bf16 bytes; full fine-tuning holds fp32 weights and gradients (4 + 4) and Adam's m and v
+    (8) instead of bf16 weights and gradients and an fp32 master copy (2 + 2 + 12): 16 bytes either way."""
+    if method == "full":
+        return replace(mem, weights=2 * mem.weights, gradients=2 * mem.gradients, optimizer=mem.optimizer * 2 / 3,
+                       activations=2 * mem.activations)
+    return replace(mem, weights=2 * mem.weights, activations=2 * mem.activations)
 
 
 def usable_bytes(memory_bytes: float) -> float:
