@@ -96,6 +96,35 @@ def test_lora_adapter_and_resume_from_checkpoint(tmp_path, tiny_model, tiny_data
     verify_manifest(out)
 
 
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_weights_only_checkpoints_are_a_third_of_the_size_and_still_resume(tmp_path, tiny_model, tiny_data, capsys):
+    data = {k: tiny_data[k] for k in ("train", "validation")}
+    full_dir, weights_dir = tmp_path / "full", tmp_path / "weights"
+    full_dir.mkdir(), weights_dir.mkdir()
+    assert _run(full_dir, _spec_file(full_dir, tiny_model, "full"), data) == 0
+    assert _run(weights_dir, _spec_file(weights_dir, tiny_model, "full", checkpoints="weights"), data) == 0
+    full, light = full_dir / "ckpt" / "checkpoint-16", weights_dir / "ckpt" / "checkpoint-16"
+    assert (full / "optimizer.pt").exists() and not (light / "optimizer.pt").exists()
+    assert (light / "model.safetensors").exists()
+    ratio = _size(light) / _size(full)
+    sizes = f"checkpoint-16: full {_size(full) / 1e6:.2f} MB, weights only {_size(light) / 1e6:.2f} MB ({ratio:.2f}x)"
+    assert ratio < 0.4, ratio  # fp32 weights (4 bytes a parameter) without Adam's m and v (8)
+    # a machine lost in epoch 2: the weights-only checkpoint of epoch 1 resumes, and says what it restarts
+    shutil.rmtree(light)
+    capsys.readouterr()
+    assert _run(weights_dir, _spec_file(weights_dir, tiny_model, "full", checkpoints="weights"), data) == 0
+    assert "a weights-only checkpoint: the optimizer and the learning-rate schedule start again" in \
+        capsys.readouterr().out
+    resumed = json.loads((weights_dir / "out" / "model" / "metrics.json").read_text())
+    assert resumed["resumed_from"].endswith("checkpoint-8")
+    assert resumed["eval_loss_after"] < resumed["eval_loss_before"]
+    print(sizes)
+
+
 @pytest.mark.slow
 def test_eval_steps_evaluate_every_n_steps_and_each_epoch(tmp_path, tiny_model, tiny_data):
     data = {k: tiny_data[k] for k in ("train", "validation")}

@@ -123,7 +123,7 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         logging_steps=max(1, total // 20), logging_first_step=True, save_strategy=every, save_total_limit=2,
         eval_strategy=every if paths.validation else "no", report_to="none", disable_tqdm=True, seed=hp.seed,
         data_seed=hp.seed, bf16=bf16, use_cpu=not cuda, remove_unused_columns=False, label_names=["labels"],
-        dataloader_num_workers=0,
+        dataloader_num_workers=0, save_only_model=hp.checkpoints == "weights",
     )
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
@@ -362,7 +362,9 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
              "eval_loss_before": metrics["eval_loss_before"]}))
 
     if resume:
-        log(f"resuming from {resume}")
+        weights_only = not (Path(resume) / "optimizer.pt").exists()
+        log(f"resuming from {resume}" + (" (a weights-only checkpoint: the optimizer and the learning-rate "
+                                          "schedule start again)" if weights_only else ""))
     result = trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
     if stop.stopped_at is not None:
