@@ -10,7 +10,9 @@ whole process, peak memory (GPU: torch's max allocated; CPU: the process's max R
 loss; then the median ratio anytune/plain per configuration (> 1 = anytune faster). On CUDA it adds MFU:
 non-padding tokens/s × training FLOPs per token (anytune.estimation.workload.flops_per_token) / the GPU's
 peak dense bf16 FLOP/s from anytune's catalog. The model is built from a config (random weights) and the
-tokenizer trained on the fly: nothing is downloaded. ``--json FILE`` writes every figure.
+tokenizer trained on the fly: nothing is downloaded. ``--json FILE`` writes every figure. On CUDA it also
+prints what anytune's estimate planned for each run (measured/planned); ``--plan-for H200`` prints only that,
+without training (to set beside an earlier GPU run).
 """
 
 from __future__ import annotations
@@ -81,15 +83,8 @@ def process(cmd: list[str], env: dict, folder: Path) -> tuple[str, float, float]
 
 
 def anytune_side(model: Path, data: Path, work: Path, cfg: dict, env: dict) -> dict:
-    from anytune.spec import JobSpec
-
     out = work / "anytune-out"
-    spec = JobSpec.model_validate({
-        "name": "bench", "base_model": str(model), "method": cfg["method"], "data": {"train": str(data)},
-        "evaluation": {"enabled": False},
-        "hyperparameters": {"epochs": cfg["epochs"], "batch_size": cfg["batch"], "learning_rate": 2e-4,
-                            "max_seq_length": cfg["max_len"], "seed": 42, "packing": cfg["packing"],
-                            "lora": {"r": 8, "alpha": 16, "dropout": 0.05}}})
+    spec = _bench_spec(model, data, cfg)
     (work / "spec.json").write_text(spec.model_dump_json())
     cmd = [sys.executable, "-m", "anytune.trainer", "--spec", str(work / "spec.json"), "--train", str(data),
            "--output", str(out), "--checkpoints", str(work / "ckpt"), "--logs", str(work / "logs"),
@@ -109,6 +104,32 @@ def plain_side(model: Path, data: Path, work: Path, cfg: dict, env: dict) -> dic
            "--batch-size", str(cfg["batch"]), "--lr", "2e-4", "--max-len", str(cfg["max_len"]), "--seed", "42"]
     stdout, wall, rss = process(cmd, env, work)
     return {**json.loads(stdout.strip().splitlines()[-1]), "wall_s": wall, "peak_rss_gb": rss}
+
+
+def _bench_spec(model: Path, data: Path, cfg: dict):
+    from anytune.spec import JobSpec
+
+    return JobSpec.model_validate({
+        # the whole file trains (the trainer is given it as --train; the estimate must count all of it)
+        "name": "bench", "base_model": str(model), "method": cfg["method"],
+        "data": {"train": str(data), "split": [1.0, 0.0, 0.0]}, "evaluation": {"enabled": False},
+        "hyperparameters": {"epochs": cfg["epochs"], "batch_size": cfg["batch"], "learning_rate": 2e-4,
+                            "max_seq_length": cfg["max_len"], "seed": 42, "packing": cfg["packing"],
+                            "lora": {"r": 8, "alpha": 16, "dropout": 0.05}}})
+
+
+def planned(model: Path, data: Path, cfg: dict, gpu: str, work: Path) -> tuple[float, str]:
+    """What anytune's estimate plans for this run on one ``gpu`` (uncalibrated): training tokens/s, and how."""
+    from decimal import Decimal
+
+    from anytune.data import prepare
+    from anytune.estimation import plan_machine
+
+    spec = _bench_spec(model, data, cfg)
+    stats = prepare(spec, work / f"prepared-{cfg['method']}").stats
+    est = plan_machine(spec, stats, Decimal(0), gpu, 1, provider="bench")
+    how = next((a for a in est.assumptions if a.startswith("throughput: ")), "")
+    return stats.train.tokens * cfg["epochs"] / (est.hours * 3600), how.removeprefix("throughput: ")
 
 
 def mfu(result: dict, model: Path, method: str, mean_tokens: float, peak_tflops: float) -> float:
@@ -137,6 +158,8 @@ def main() -> None:
                     "CPU): the first process on a fresh GPU machine pays its start-up")
     ap.add_argument("--load", type=int, default=0, help="busy processes to run alongside (a shared CPU)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--plan-for", default=None, metavar="GPU", help="train nothing: print what anytune's estimate "
+                    "plans for these runs on one GPU (e.g. H200), to set beside a measured run")
     args = ap.parse_args()
     cuda = args.device == "cuda"
     size = args.size or ("0.6b" if cuda else "cpu")
@@ -161,6 +184,14 @@ def main() -> None:
           f"max_len {max_len}, 1 epoch; device {args.device}; OMP_WAIT_POLICY "
           f"{args.omp_wait_policy or 'as each side leaves it'}"
           + (f" (anytune side: {args.anytune_omp})" if args.anytune_omp else ""))
+    if args.plan_for:
+        for method in methods:
+            for packing in packings:
+                cfg = {"method": method, "packing": packing, "epochs": 1, "batch": batch, "max_len": max_len}
+                tps, how = planned(model, data, cfg, args.plan_for, work)
+                print(f"  {method}{' packed' if packing else ''}: planned {tps:,.0f} tok/s on one {args.plan_for} "
+                      f"({how})")
+        return
     peak = None
     if cuda:
         import torch
@@ -242,7 +273,15 @@ def measure(args, methods, packings, *, cfg_common, model, data, work, env, peak
             print(f"{label}: anytune/plain tokens/s {ratio:.2f}x (median {med['anytune']:.0f} vs "
                   f"{med['plain']:.0f}); wall plain/anytune {wall['plain'] / wall['anytune']:.2f}x; peak memory "
                   f"anytune/plain {mem['anytune'] / max(mem['plain'], 1e-9):.2f}x")
-            results.append({"config": cfg, "label": label, "ratio_tokens_per_second": ratio, "rounds": rounds})
+            entry = {"config": cfg, "label": label, "ratio_tokens_per_second": ratio, "rounds": rounds}
+            if cuda:
+                import torch
+
+                tps, how = planned(model, data, cfg, torch.cuda.get_device_name(), work)
+                entry["planned_tokens_per_second"] = tps
+                print(f"{label}: anytune's estimate planned {tps:.0f} tok/s ({how}): measured/planned "
+                      f"{med['anytune'] / tps:.2f}x")
+            results.append(entry)
     return results
 
 
