@@ -128,3 +128,81 @@ def test_two_machines_meet_by_sagemaker_hosts_and_train_like_one(single, tiny_mo
     assert (chief / "model" / "model.safetensors").exists() and (chief / "status.json").exists()
     assert not (worker / "model" / "model.safetensors").exists() and not (worker / "status.json").exists()
     assert any(p.name.startswith("checkpoint-") for p in (chief / "ckpt").iterdir())
+
+
+def _rank_pids(parent: int) -> dict[int, int]:
+    """{RANK: pid} of the trainer processes under ``parent`` (torchrun's workers), from /proc/<pid>/environ."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = dict(item.split("=", 1) for item in (proc / "environ").read_text().split("\0") if "=" in item)
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if "RANK" in env and "LOCAL_RANK" in env and ppid != parent and _descends(ppid, parent):
+            found[int(env["RANK"])] = int(proc.name)
+        elif "RANK" in env and "LOCAL_RANK" in env and ppid == parent:
+            found[int(env["RANK"])] = int(proc.name)
+    return found
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+    return False
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(tiny_model, tmp_path):
+    """A spot machine reclaimed in a 2-process run: only rank 1 gets SIGTERM. Both stop after the same step
+    and save one checkpoint together (not rank 0 waiting on rank 1's gradients forever); the same command
+    again resumes there."""
+    import signal
+    import time
+
+    data = write_tiny_data(tmp_path / "data", train=64, validation=0, test=0)
+    spec = JobSpec(name="term", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method="full",
+                   compute={"strategy": "ddp"},
+                   hyperparameters={"epochs": 40, "batch_size": 4, "learning_rate": LR, "seed": 5})
+    (tmp_path / "spec.json").write_text(spec.model_dump_json())
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
+           "anytune.trainer", "--spec", str(tmp_path / "spec.json"), "--train", str(data["train"]),
+           "--output", str(out / "model"), "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"),
+           "--tensorboard-dir", str(out / "tb")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while True:  # until training is under way (status.json, rank 0's, shows steps)
+        try:
+            step = json.loads((out / "status.json").read_text()).get("step", 0)
+        except (OSError, ValueError):
+            step = 0
+        if step >= 3 or run.poll() is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    ranks = _rank_pids(run.pid)
+    assert sorted(ranks) == [0, 1], ranks
+    os.kill(ranks[1], signal.SIGTERM)
+    output = run.communicate(timeout=300)[0]
+    assert run.returncode != 0, output[-3000:]  # stopped, not finished: 320 steps were asked for
+    stops = [line for line in output.splitlines() if "stopped by SIGTERM at step" in line]
+    assert stops and len({line.split("at step ")[1].split()[0] for line in stops}) == 1, output[-3000:]
+    step = int(stops[0].split("at step ")[1].split()[0])
+    saved = out / "ckpt" / f"checkpoint-{step}"
+    assert (saved / "model.safetensors").exists() and (saved / "anytune-complete").exists()
+    assert step < 320 and not (out / "model" / "model.safetensors").exists()
+
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"resuming from {saved}" in again.stdout
+    metrics = json.loads((out / "model" / "metrics.json").read_text())
+    assert metrics["resumed_from"].endswith(f"checkpoint-{step}") and metrics["steps"] == 320

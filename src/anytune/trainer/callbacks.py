@@ -91,10 +91,25 @@ class MarkComplete(TrainerCallback):
             crashpoint("trainer:saved")
 
 
+def _anyone(flag: bool, device) -> bool:
+    """Whether any process of the run has ``flag`` set (one tiny all-reduce per step when there are several):
+    a SIGTERM that reaches one machine of several stops them all at the same step, where they save one
+    checkpoint together, instead of leaving the others waiting on that machine's gradients."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 class CheckpointOnSigterm(TrainerCallback):
     """SIGTERM while training (spot or low-priority capacity reclaimed, `anytune cancel`, a platform stop):
     finish the current optimizer step, save a checkpoint and stop, so that a restart with the same checkpoints
-    folder resumes there instead of at the last epoch's checkpoint. A second SIGTERM goes to the previous
+    folder resumes there instead of at the last epoch's checkpoint. Several processes agree at every step
+    end, so a SIGTERM to any one of them stops all at the same step (:func:`_anyone`). A second SIGTERM goes to the previous
     handler (the trainer's: stop at once). ``stopped_at`` is the step saved, None when training was not interrupted."""
 
     def __init__(self):
@@ -113,7 +128,7 @@ class CheckpointOnSigterm(TrainerCallback):
         self._requested = True
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self._requested:
+        if _anyone(self._requested, args.device):
             control.should_save = True
             control.should_training_stop = True
             self.stopped_at = state.global_step
