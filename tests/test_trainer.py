@@ -126,6 +126,22 @@ def test_weights_only_checkpoints_are_a_third_of_the_size_and_still_resume(tmp_p
 
 
 @pytest.mark.slow
+def test_compile_trains_the_same_model_through_torch_compile(tmp_path, tiny_model, tiny_data, capsys):
+    """hyperparameters.compile: Transformers' torch_compile (inductor; on this CPU ~50 s of compiling for the
+    tiny model), the same losses as eager, and the trainer says it compiles."""
+    data = {k: tiny_data[k] for k in ("train", "validation")}
+    runs = {}
+    for compiled in (False, True):
+        folder = tmp_path / f"compile-{compiled}"
+        folder.mkdir()
+        capsys.readouterr()
+        assert _run(folder, _spec_file(folder, tiny_model, "full", epochs=1, compile=compiled), data) == 0
+        runs[compiled] = (json.loads((folder / "out" / "model" / "metrics.json").read_text()), capsys.readouterr().out)
+    assert "torch.compile" in runs[True][1] and "torch.compile" not in runs[False][1]
+    assert runs[True][0]["eval_loss_after"] == pytest.approx(runs[False][0]["eval_loss_after"], rel=1e-4)
+
+
+@pytest.mark.slow
 def test_eval_steps_evaluate_every_n_steps_and_each_epoch(tmp_path, tiny_model, tiny_data):
     data = {k: tiny_data[k] for k in ("train", "validation")}
     assert _run(tmp_path, _spec_file(tmp_path, tiny_model, "full", eval_steps=3), data) == 0

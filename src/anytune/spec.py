@@ -74,6 +74,9 @@ class Hyperparameters(_Strict):
         "logits would pass 0.5 GB. The estimate plans the same.")
     packing: bool = Field(False, description="Concatenate each batch's examples into one row without padding "
                           "(position ids keep them apart; same loss, no compute spent on padding).")
+    compile: bool = Field(False, description="torch.compile the model (Transformers' torch_compile, inductor): "
+                          "a compile pause at the start, then faster steps on a GPU. The estimate does not "
+                          "count on it (no measured factor yet).")
     beta: float = Field(0.1, gt=0, le=10, description="objective: dpo: how far the tuned model may move from the "
                         "reference (TRL's DPO beta).")
 

@@ -28,7 +28,7 @@ class Setup:
 
     loss: Loss = "full"  # full: the whole micro-batch's logits at once; chunked: LOSS_CHUNKS pieces
     packing: bool = False  # True: examples concatenated, no padding (position ids keep them apart)
-    compile: bool = False  # torch.compile (published runs; anytune's trainer does not compile yet)
+    compile: bool = False  # torch.compile (hyperparameters.compile; no time factor: none measured yet)
     shards: int = 1  # GPUs the weights, gradients and optimizer states are split over (FSDP/ZeRO-3)
     source: str = "anytune's trainer"
     logits_bytes: float = 0.0  # one micro-batch's fp32 logits at max_seq_length, when `loss: auto` decides
@@ -64,9 +64,10 @@ def trainer_setup(spec, *, vocab: int, gpu_bytes: float | None = None) -> Setup:
     sft = getattr(spec, "objective", "sft") == "sft"  # DPO trains through TRL's own loss
     one_gpu = spec.compute.gpu_count == 1 and spec.compute.nodes == 1  # the chunked loss bypasses DDP's forward
     packing = bool(hp.packing) and sft
+    compiled = bool(getattr(hp, "compile", False))
     if sft and hp.loss == "chunked":
-        return Setup(loss="chunked", packing=packing)
+        return Setup(loss="chunked", packing=packing, compile=compiled)
     if sft and hp.loss == "auto" and one_gpu:
         logits = 4.0 * hp.batch_size * hp.max_seq_length * vocab
-        return Setup(loss=_auto_loss(logits, gpu_bytes), packing=packing, logits_bytes=logits)
-    return Setup(loss="full", packing=packing)
+        return Setup(loss=_auto_loss(logits, gpu_bytes), packing=packing, compile=compiled, logits_bytes=logits)
+    return Setup(loss="full", packing=packing, compile=compiled)
