@@ -57,12 +57,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
     curve_a = [e["loss"] for e in a["train"]]
     curve_b = [e["loss"] for e in b["train"]]
     assert len(curve_a) == len(curve_b) and curve_a[0] - curve_a[-1] > 0.3  # it learned
-    # The first step is the same loss on the same 8 examples; later steps drift apart by up to ~1.5 % at this
-    # learning rate (gradient accumulation 2 × 4 in one process matches exactly; DDP's source of drift is
-    # not pinned down yet), far less than the curve's own fall.
-    assert curve_b[0] == pytest.approx(curve_a[0], rel=1e-6)
-    assert curve_b == pytest.approx(curve_a, rel=2e-2), (curve_a, curve_b)
-    assert b["eval_loss_after"] == pytest.approx(a["eval_loss_after"], rel=2e-2)
+    # The same steps on the same 8 examples: the same losses and gradient norms at every step, to float
+    # rounding. (Until the evaluation before training stopped disabling DDP, the two processes trained apart,
+    # gradients never averaged: step 1's gradient norm was already 9 % off and the curve 1.4 %.)
+    assert curve_b == pytest.approx(curve_a, rel=1e-4), (curve_a, curve_b)
+    assert [e["grad_norm"] for e in b["train"]] == pytest.approx([e["grad_norm"] for e in a["train"]], rel=1e-3)
+    assert b["eval_loss_after"] == pytest.approx(a["eval_loss_after"], rel=1e-4)
     assert b["distributed"] == {"world_size": 2, "strategy": "ddp"}  # auto: the tiny model fits, so ddp
     # rank 0 alone wrote: one checkpoint set, one model, one manifest
     assert sorted(p.name for p in (two / "ckpt").iterdir() if p.name.startswith("checkpoint-")) == \
@@ -122,8 +122,7 @@ def test_two_machines_meet_by_sagemaker_hosts_and_train_like_one(single, tiny_mo
     b = json.loads((chief / "model" / "metrics.json").read_text())
     assert b["distributed"] == {"world_size": 2, "strategy": "ddp"} and b["steps"] == a["steps"] == 16
     curve_a, curve_b = [e["loss"] for e in a["train"]], [e["loss"] for e in b["train"]]
-    assert curve_b[0] == pytest.approx(curve_a[0], rel=1e-6)
-    assert curve_b == pytest.approx(curve_a, rel=2e-2), (curve_a, curve_b)
+    assert curve_b == pytest.approx(curve_a, rel=1e-4), (curve_a, curve_b)
     # machine 0 holds the model and the checkpoints; machine 1 wrote no model, no status, no summary
     assert (chief / "model" / "model.safetensors").exists() and (chief / "status.json").exists()
     assert not (worker / "model" / "model.safetensors").exists() and not (worker / "status.json").exists()

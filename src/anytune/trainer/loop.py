@@ -355,6 +355,11 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
     if "validation" in splits and resume is None:
         status.update(state="evaluating", total_steps=total_steps)
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
+        if strategy == "ddp":
+            # accelerate marks a model it prepared for evaluation as prepared, and its training prepare then
+            # returns it as it is: never wrapped in DDP, so the processes would each train alone on their
+            # share of the data, gradients never averaged (tests/test_trainer_distributed.py pins this)
+            trainer.model._is_accelerate_prepared = False
     if main:
         paths.checkpoints.mkdir(parents=True, exist_ok=True)
         (paths.checkpoints / RUN_FILE).write_text(json.dumps(
