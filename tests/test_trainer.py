@@ -106,7 +106,7 @@ def test_weights_only_checkpoints_are_a_third_of_the_size_and_still_resume(tmp_p
     full_dir, weights_dir = tmp_path / "full", tmp_path / "weights"
     full_dir.mkdir(), weights_dir.mkdir()
     assert _run(full_dir, _spec_file(full_dir, tiny_model, "full"), data) == 0
-    assert _run(weights_dir, _spec_file(weights_dir, tiny_model, "full", checkpoints="weights"), data) == 0
+    assert _run(weights_dir, _spec_file(weights_dir, tiny_model, "full", checkpoint_weights_only=True), data) == 0
     full, light = full_dir / "ckpt" / "checkpoint-16", weights_dir / "ckpt" / "checkpoint-16"
     assert (full / "optimizer.pt").exists() and not (light / "optimizer.pt").exists()
     assert (light / "model.safetensors").exists()
@@ -116,7 +116,7 @@ def test_weights_only_checkpoints_are_a_third_of_the_size_and_still_resume(tmp_p
     # a machine lost in epoch 2: the weights-only checkpoint of epoch 1 resumes, and says what it restarts
     shutil.rmtree(light)
     capsys.readouterr()
-    assert _run(weights_dir, _spec_file(weights_dir, tiny_model, "full", checkpoints="weights"), data) == 0
+    assert _run(weights_dir, _spec_file(weights_dir, tiny_model, "full", checkpoint_weights_only=True), data) == 0
     assert "a weights-only checkpoint: the optimizer and the learning-rate schedule start again" in \
         capsys.readouterr().out
     resumed = json.loads((weights_dir / "out" / "model" / "metrics.json").read_text())

@@ -190,3 +190,15 @@ def test_runs_as_a_sagemaker_container_starts_it(tmp_path):
     assert metrics["eval_loss_after"] < metrics["eval_loss_before"]
     assert (tmp_path / "model" / "anytune-manifest.json").exists()
     assert json.loads((tmp_path / "output" / "status.json").read_text())["state"] == "succeeded"
+
+
+def test_no_hyperparameter_is_named_like_a_trainer_argument():
+    """SageMaker's toolkit passes every hyperparameter as `--<name> <value>` and the bundle's entry drops those
+    (anytune_sagemaker.container_entry): a hyperparameter named like one of the trainer's own arguments would
+    take that argument away (a `checkpoints` hyperparameter once dropped `--checkpoints PATH`)."""
+    from anytune.spec import Hyperparameters
+    from anytune.trainer.cli import parser
+
+    flags = {opt.lstrip("-") for opt in parser()._option_string_actions} | {"base-model"}  # + cloud.entry's
+    names = set(Hyperparameters.model_fields) | {n.replace("_", "-") for n in Hyperparameters.model_fields}
+    assert "checkpoints" in flags and not names & flags, names & flags

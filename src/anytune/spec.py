@@ -63,11 +63,10 @@ class Hyperparameters(_Strict):
     seed: int = 42
     eval_steps: int | None = Field(None, ge=1, description="Evaluate (and checkpoint) every N steps as well as "
                                    "each epoch.")
-    checkpoints: Literal["full", "weights"] = Field(
-        "full", description="What each intermediate checkpoint holds: full = weights, optimizer state, schedule "
-        "and RNG (a resume continues exactly); weights = the weights only (about a third of the size for full "
-        "fine-tuning: Adam's two fp32 moments are left out; a resume keeps the weights and starts the optimizer "
-        "and the learning-rate schedule again).")
+    checkpoint_weights_only: bool = Field(
+        False, description="Intermediate checkpoints hold the weights only, not the optimizer state, schedule "
+        "and RNG: about a third of the size for full fine-tuning (Adam's two fp32 moments are left out); a resume "
+        "keeps the weights and starts the optimizer and the learning-rate schedule again.")
     loss: Literal["auto", "full", "chunked"] = Field(
         "auto", description="How the loss meets the vocabulary: chunked computes the logits of 1/8 of the tokens "
         "at a time (far less memory for large vocabularies, same loss); auto = chunked when one batch's fp32 "

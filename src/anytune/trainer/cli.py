@@ -36,7 +36,7 @@ from .status import StatusFile, Terminated
 from .threads import choose_wait_policy
 
 
-def parse_args(argv: list[str]) -> platform.Args:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m anytune.trainer", description=__doc__.split("\n\n")[0])
     p.add_argument("--spec", help="job spec JSON file (JobSpec.model_dump_json())")
     for name in ("train", "validation", "test"):
@@ -47,7 +47,11 @@ def parse_args(argv: list[str]) -> platform.Args:
                    help="TensorBoard event files (under torchrun use --tensorboard-dir: torchrun reads --logs as "
                    "its own --logs-specs)")
     p.add_argument("--status", help="status.json kept fresh while training (default <output>/../status.json)")
-    return platform.Args(**vars(p.parse_args(argv)))
+    return p
+
+
+def parse_args(argv: list[str]) -> platform.Args:
+    return platform.Args(**vars(parser().parse_args(argv)))
 
 
 def load_spec(args: platform.Args, env: Mapping[str, str]) -> JobSpec:

@@ -123,7 +123,7 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         logging_steps=max(1, total // 20), logging_first_step=True, save_strategy=every, save_total_limit=2,
         eval_strategy=every if paths.validation else "no", report_to="none", disable_tqdm=True, seed=hp.seed,
         data_seed=hp.seed, bf16=bf16, use_cpu=not cuda, remove_unused_columns=False, label_names=["labels"],
-        dataloader_num_workers=0, save_only_model=hp.checkpoints == "weights", torch_compile=hp.compile,
+        dataloader_num_workers=0, save_only_model=hp.checkpoint_weights_only, torch_compile=hp.compile,
     )
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
