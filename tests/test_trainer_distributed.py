@@ -137,25 +137,22 @@ def _rank_pids(parent: int) -> dict[int, int]:
             continue
         try:
             env = dict(item.split("=", 1) for item in (proc / "environ").read_text().split("\0") if "=" in item)
-            stat = (proc / "stat").read_text()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if "RANK" in env and "LOCAL_RANK" in env and ppid != parent and _descends(ppid, parent):
-            found[int(env["RANK"])] = int(proc.name)
-        elif "RANK" in env and "LOCAL_RANK" in env and ppid == parent:
+        if "RANK" in env and "LOCAL_RANK" in env and _descends(int(proc.name), parent):
             found[int(env["RANK"])] = int(proc.name)
     return found
 
 
 def _descends(pid: int, ancestor: int) -> bool:
+    """Whether ``ancestor`` is an ancestor of ``pid`` (parent links from /proc/<pid>/stat)."""
     while pid > 1:
-        if pid == ancestor:
-            return True
         try:
             pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             return False
+        if pid == ancestor:
+            return True
     return False
 
 

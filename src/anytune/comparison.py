@@ -138,8 +138,6 @@ def compare(spec: JobSpec, *, stats: DataStats | None = None, providers: Iterabl
 # --- output ------------------------------------------------------------------------------------
 
 
-
-
 def table(comp: Comparison):
     """The comparison as a rich table; notes are numbered and listed under it (see :func:`footnotes`)."""
     from rich import box

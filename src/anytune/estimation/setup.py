@@ -64,7 +64,7 @@ def trainer_setup(spec, *, vocab: int, gpu_bytes: float | None = None) -> Setup:
     sft = getattr(spec, "objective", "sft") == "sft"  # DPO trains through TRL's own loss
     one_gpu = spec.compute.gpu_count == 1 and spec.compute.nodes == 1  # the chunked loss bypasses DDP's forward
     packing = bool(hp.packing) and sft
-    compiled = bool(getattr(hp, "compile", False))
+    compiled = hp.compile
     if sft and hp.loss == "chunked":
         return Setup(loss="chunked", packing=packing, compile=compiled)
     if sft and hp.loss == "auto" and one_gpu:
