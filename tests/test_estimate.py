@@ -97,6 +97,21 @@ def test_a_full_7b_fine_tune_is_sharded_over_an_8_gpu_machine_when_it_fits_no_gp
     assert any("does not shard QLoRA" in r for r in qlora.rejected)
 
 
+def test_deepspeed_zero3_is_planned_like_fsdp_and_says_so():
+    catalog = load_catalog(SAGEMAKER, provider="sagemaker")
+    fsdp = plan_gpu(spec_with({"strategy": "fsdp"}), stats_for(), catalog)
+    zero3 = plan_gpu(spec_with({"strategy": "deepspeed_zero3"}), stats_for(), catalog)
+    assert zero3.fits and (zero3.instance, zero3.gpu_count, zero3.hours, zero3.total) == \
+        (fsdp.instance, fsdp.gpu_count, fsdp.hours, fsdp.total)  # one memory model: states split over 8 GPUs
+    assert any("DeepSpeed ZeRO-3: weights, gradients and optimizer states sharded over 8 GPUs" in a
+               for a in zero3.assumptions)
+    assert not any("FSDP" in a for a in zero3.assumptions)
+    g5_8 = [r for r in zero3.rejected if r.startswith("ml.g5.48xlarge")][0]
+    assert "even sharded over 8 GPUs (DeepSpeed ZeRO-3)" in g5_8 or "fits, but costs" in g5_8
+    qlora = plan_gpu(spec_with({"strategy": "deepspeed_zero3"}, method="qlora"), stats_for(), catalog)
+    assert any("deepspeed_zero3: anytune's trainer does not shard QLoRA" in r for r in qlora.rejected)
+
+
 def test_two_machines_cost_twice_the_instance_and_count_their_network():
     catalog = load_catalog(SAGEMAKER, provider="sagemaker")
     one = plan_gpu(spec_with({"gpu": "H100", "gpu_count": 8}), stats_for(examples=20000), catalog)

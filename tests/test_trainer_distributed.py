@@ -1,7 +1,8 @@
-"""The trainer under torchrun: two CPU processes (gloo, DDP) train like one process with the same global
-batch, and rank 0 alone writes the checkpoints, the metrics and the model; two "machines" (two trainers
-started as SageMaker starts one per instance, SM_HOSTS naming both) meet through the rendezvous layer. FSDP needs GPUs (accelerate
-enables it on CUDA devices only): on CPU it is refused, never silently run as DDP."""
+"""The trainer under torchrun: two CPU processes (gloo; DDP, and DeepSpeed ZeRO-3 sharding the model between
+them) train like one process with the same global batch, and rank 0 alone writes the checkpoints, the metrics
+and the model; two "machines" (two trainers started as SageMaker starts one per instance, SM_HOSTS naming
+both) meet through the rendezvous layer. FSDP needs GPUs (accelerate enables it on CUDA devices only): on CPU
+it is refused, never silently run as DDP."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from anytune.testing.tiny_model import write_tiny_data
 LR = 3e-3  # the learning rate of both runs
 
 
-def train(tmp_path: Path, tiny_model, data, name: str, *, procs: int, batch: int, strategy: str = "auto") -> Path:
+def train(tmp_path: Path, tiny_model, data, name: str, *, procs: int, batch: int, strategy: str = "auto",
+          evaluation: bool = True) -> Path:
     spec = JobSpec(name="dist", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method="full",
-                   compute={"strategy": strategy},
+                   compute={"strategy": strategy}, evaluation={"enabled": evaluation},
                    hyperparameters={"epochs": 2, "batch_size": batch, "learning_rate": LR, "seed": 5})
     (tmp_path / f"{name}.json").write_text(spec.model_dump_json())
     out = tmp_path / name
@@ -46,11 +48,23 @@ def single(tmp_path_factory, tiny_model):
     return train(tmp, tiny_model, data, "single", procs=1, batch=8), data
 
 
+def _zero3_or_skip(strategy: str) -> None:
+    if strategy == "deepspeed_zero3":
+        from importlib.util import find_spec
+
+        if find_spec("deepspeed") is None:
+            pytest.skip("DeepSpeed is not installed (pip install 'anytune[deepspeed]')")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "auto"])
+@pytest.mark.parametrize("strategy", ["ddp", "auto", "deepspeed_zero3"])
 def test_two_processes_train_like_one_with_the_same_global_batch(strategy, single, tiny_model, tmp_path):
+    """ddp: each process holds the model; deepspeed_zero3: DeepSpeed ZeRO-3 on gloo shards the weights,
+    gradients and Adam's states over the two processes, and gathers the whole model for the save."""
+    _zero3_or_skip(strategy)
     one, data = single
-    two = train(tmp_path, tiny_model, data, strategy, procs=2, batch=4, strategy=strategy)
+    sharded = strategy == "deepspeed_zero3"  # the generation evaluation needs the whole model in one process
+    two = train(tmp_path, tiny_model, data, strategy, procs=2, batch=4, strategy=strategy, evaluation=not sharded)
     a = json.loads((one / "model" / "metrics.json").read_text())
     b = json.loads((two / "model" / "metrics.json").read_text())
     assert a["steps"] == b["steps"] == 16  # 64 examples / global batch 8 × 2 epochs
@@ -63,13 +77,29 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
     assert curve_b == pytest.approx(curve_a, rel=1e-4), (curve_a, curve_b)
     assert [e["grad_norm"] for e in b["train"]] == pytest.approx([e["grad_norm"] for e in a["train"]], rel=1e-3)
     assert b["eval_loss_after"] == pytest.approx(a["eval_loss_after"], rel=1e-4)
-    assert b["distributed"] == {"world_size": 2, "strategy": "ddp"}  # auto: the tiny model fits, so ddp
+    assert b["eval_loss_before"] == pytest.approx(a["eval_loss_before"], rel=1e-5)
+    assert [e["step"] for e in b["eval"]] == [e["step"] for e in a["eval"]]  # the loss before is not a curve point
+    # auto: the tiny model fits one process, so ddp
+    assert b["distributed"] == {"world_size": 2, "strategy": "deepspeed_zero3" if sharded else "ddp"}
+    from safetensors.torch import load_file
+
+    weights_a, weights_b = (load_file(run / "model" / "model.safetensors") for run in (one, two))
+    assert sorted(weights_a) == sorted(weights_b)  # the whole model, gathered from the shards
+    assert all(torch_close(weights_a[k], weights_b[k]) for k in weights_a)
     # rank 0 alone wrote: one checkpoint set, one model, one manifest
     assert sorted(p.name for p in (two / "ckpt").iterdir() if p.name.startswith("checkpoint-")) == \
         sorted(p.name for p in (one / "ckpt").iterdir() if p.name.startswith("checkpoint-"))
     assert (two / "model" / "model.safetensors").exists() and not list(two.glob("model-rank*"))
     assert (two / "stdout").read_text().count("eval loss:") == 1
+    if sharded:  # DeepSpeed's own checkpoint: each rank's shard of the states, for the resume
+        assert len(list((two / "ckpt").glob("checkpoint-16/global_step16/*optim_states.pt"))) == 2
     assert list((two / "tb").glob("events.out.tfevents.*"))
+
+
+def torch_close(a, b) -> bool:
+    import torch
+
+    return torch.allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_fsdp_on_cpu_processes_is_refused_with_what_to_do(monkeypatch, tiny_model):
@@ -85,6 +115,19 @@ def test_fsdp_on_cpu_processes_is_refused_with_what_to_do(monkeypatch, tiny_mode
     assert "compute.strategy: ddp" in " ".join(err.value.problems)
     assert _strategy(spec.model_copy(update={"compute": spec.compute.model_copy(update={"strategy": "ddp"})}),
                      cuda=False) == "ddp"
+
+
+@pytest.mark.parametrize("strategy", ["fsdp", "deepspeed_zero3"])
+def test_qlora_is_never_sharded(strategy, monkeypatch, tiny_model):
+    from anytune.errors import ConfigError
+    from anytune.trainer.loop import _strategy
+
+    spec = JobSpec(name="d", base_model=str(tiny_model), data={"train": "t.jsonl"}, method="qlora",
+                   compute={"strategy": strategy})
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match=f"{strategy}: anytune's trainer does not shard QLoRA") as err:
+        _strategy(spec, cuda=True)
+    assert "compute.strategy: ddp" in " ".join(err.value.problems)
 
 
 def _free_port() -> int:
@@ -157,16 +200,18 @@ def _descends(pid: int, ancestor: int) -> bool:
 
 
 @pytest.mark.slow
-def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(tiny_model, tmp_path):
+@pytest.mark.parametrize("strategy", ["ddp", "deepspeed_zero3"])
+def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(strategy, tiny_model, tmp_path):
     """A spot machine reclaimed in a 2-process run: only rank 1 gets SIGTERM. Both stop after the same step
     and save one checkpoint together (not rank 0 waiting on rank 1's gradients forever); the same command
-    again resumes there."""
+    again resumes there (under ZeRO-3 from each rank's own shard of the states)."""
     import signal
     import time
 
+    _zero3_or_skip(strategy)
     data = write_tiny_data(tmp_path / "data", train=64, validation=0, test=0)
     spec = JobSpec(name="term", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method="full",
-                   compute={"strategy": "ddp"},
+                   compute={"strategy": strategy}, evaluation={"enabled": strategy == "ddp"},
                    hyperparameters={"epochs": 40, "batch_size": 4, "learning_rate": LR, "seed": 5})
     (tmp_path / "spec.json").write_text(spec.model_dump_json())
     out = tmp_path / "run"

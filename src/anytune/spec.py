@@ -87,11 +87,12 @@ class ComputeSpec(_Strict):
     nodes: int = Field(1, ge=1, le=64, description="Machines that train together, each with gpu_count GPUs "
                        "(torchrun across them), on a provider that claims multi_node (`anytune providers`). The "
                        "estimate prices nodes × the instance and counts the network between them.")
-    strategy: Literal["auto", "ddp", "fsdp"] = Field(
+    strategy: Literal["auto", "ddp", "fsdp", "deepspeed_zero3"] = Field(
         "auto", description="How several training processes share the work: ddp = each holds the whole model "
         "and they average gradients; fsdp = weights, gradients and optimizer states are sharded across them "
-        "(PyTorch FSDP through accelerate); auto = ddp when the run fits one GPU, else fsdp (the memory model "
-        "of the estimate decides). One process: ignored.")
+        "(PyTorch FSDP through accelerate, GPUs only); deepspeed_zero3 = the same sharding by DeepSpeed ZeRO "
+        "stage 3 (`pip install 'anytune[deepspeed]'`; also on CPU processes); auto = ddp when the run fits one "
+        "GPU, else fsdp (the memory model of the estimate decides). One process: ignored.")
     spot: bool = False
     max_hours: float = Field(24, gt=0, description="Hard limit on training time.")
 

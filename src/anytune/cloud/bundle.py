@@ -106,7 +106,9 @@ def build_bundle(spec: JobSpec, out_dir: Path, *, extra_files: Mapping[str, str]
                  filename: str = BUNDLE_NAME) -> Bundle:
     """Write the bundle for ``spec`` into ``out_dir`` and return its path, hash and contents."""
     tracked = spec.tracking.mlflow is not None or spec.tracking.wandb is not None
-    requirements = trainer_requirements(extras=("train", "tracking") if tracked else ("train",))
+    extras = ("train",) + (("tracking",) if tracked else ()) + (
+        ("deepspeed",) if spec.compute.strategy == "deepspeed_zero3" else ())
+    requirements = trainer_requirements(extras=extras)
     spec_json = spec.model_copy(update={"provider_options": {}}).model_dump_json(indent=1)
     entries: dict[str, bytes] = {name: path.read_bytes() for name, path in _source_files(package_root())}
     entries["requirements.txt"] = ("\n".join(requirements) + "\n").encode()

@@ -138,7 +138,7 @@ def _basics(work: Workload, stats: DataStats) -> list[str]:
 
 def _memory_layout(setup: Setup) -> str:
     if setup.shards > 1:
-        return f"FSDP: weights, gradients and optimizer states sharded over {setup.shards} GPUs"
+        return f"{setup.sharded_by}: weights, gradients and optimizer states sharded over {setup.shards} GPUs"
     return "data parallel (every GPU holds the whole model)"
 
 
@@ -209,20 +209,22 @@ class _Option:
 
 def _placed(work: Workload, memory_bytes: float, gpus: int, strategy: str) -> tuple[Workload, Fit]:
     """``work`` on ``gpus`` GPUs of ``memory_bytes`` each, as the trainer's ``compute.strategy`` places it:
-    ddp keeps the whole model on every GPU; fsdp shards it over all of them; auto shards only when the whole
+    ddp keeps the whole model on every GPU; fsdp and deepspeed_zero3 shard it over all of them (weights,
+    gradients and optimizer states alike, so one memory model); auto shards only when the whole
     model does not fit one GPU (the trainer's own rule, trainer.loop._strategy)."""
     whole = work.fit(memory_bytes)
     if gpus < 2 or strategy == "ddp" or (strategy == "auto" and whole.fits):
         return work, whole
     if work.method == "qlora":
-        if strategy == "fsdp":
-            return work, Fit(False, True, whole.need_bytes, "compute.strategy: fsdp: anytune's trainer does not "
-                             "shard QLoRA's 4-bit weights; use ddp, or method: lora")
+        if strategy in ("fsdp", "deepspeed_zero3"):
+            return work, Fit(False, True, whole.need_bytes, f"compute.strategy: {strategy}: anytune's trainer "
+                             "does not shard QLoRA's 4-bit weights; use ddp, or method: lora")
         return work, whole
-    sharded = replace(work, setup=replace(work.setup, shards=gpus))
+    how = "DeepSpeed ZeRO-3" if strategy == "deepspeed_zero3" else "FSDP"
+    sharded = replace(work, setup=replace(work.setup, shards=gpus, sharded_by=how))
     fit = sharded.fit(memory_bytes)
     if not fit.fits:
-        fit = replace(fit, reason=f"even sharded over {gpus} GPUs (FSDP): {fit.reason}")
+        fit = replace(fit, reason=f"even sharded over {gpus} GPUs ({how}): {fit.reason}")
     return sharded, fit
 
 

@@ -30,6 +30,7 @@ class Setup:
     packing: bool = False  # True: examples concatenated, no padding (position ids keep them apart)
     compile: bool = False  # torch.compile (hyperparameters.compile; no time factor: none measured yet)
     shards: int = 1  # GPUs the weights, gradients and optimizer states are split over (FSDP/ZeRO-3)
+    sharded_by: str = "FSDP"  # which engine splits them when shards > 1 (the same memory model for both)
     source: str = "anytune's trainer"
     logits_bytes: float = 0.0  # one micro-batch's fp32 logits at max_seq_length, when `loss: auto` decides
 

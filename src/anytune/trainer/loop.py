@@ -69,11 +69,24 @@ def _load_model(spec: JobSpec, cuda: bool, bf16: bool, checkpointing: bool = Fal
     return get_peft_model(model, config)
 
 
+SHARDED = ("fsdp", "deepspeed_zero3")  # strategies that split the weights across the processes
+
+
 def _strategy(spec: JobSpec, cuda: bool) -> str | None:
-    """ddp or fsdp when this process is one of several (started by torchrun or accelerate), else None.
-    auto: fsdp when the run does not fit one GPU by the estimate's memory model, else ddp."""
+    """ddp, fsdp or deepspeed_zero3 when this process is one of several (started by torchrun or accelerate),
+    else None. auto: fsdp when the run does not fit one GPU by the estimate's memory model, else ddp."""
     if processes(os.environ)[1] < 2:
         return None
+    if spec.method == "qlora" and spec.compute.strategy in SHARDED:
+        raise ConfigError(f"compute.strategy: {spec.compute.strategy}: anytune's trainer does not shard QLoRA's "
+                          "4-bit weights", ["use compute.strategy: ddp (each GPU holds the 4-bit model)",
+                                            "or method: lora, sharded"])
+    if spec.compute.strategy == "deepspeed_zero3":
+        from importlib.util import find_spec
+
+        if find_spec("deepspeed") is None:
+            raise ConfigError("compute.strategy: deepspeed_zero3 needs DeepSpeed, which is not installed here",
+                              ["pip install 'anytune[deepspeed]'", "or use compute.strategy: fsdp (GPUs) or ddp"])
     if spec.compute.strategy == "fsdp" and not cuda:
         raise ConfigError("compute.strategy: fsdp shards the model across GPUs (accelerate's FSDP runs on CUDA "
                           "devices only); these processes have none",
@@ -108,6 +121,13 @@ def _needs_checkpointing(spec: JobSpec, log: Callable[[str], None]) -> bool:
     return fit.checkpointing
 
 
+# DeepSpeed ZeRO stage 3: weights, gradients and optimizer states sharded across the processes; "auto" takes
+# the value of the Trainer's own argument; the full weights are gathered for the saved model.
+ZERO3 = {"zero_optimization": {"stage": 3, "stage3_gather_16bit_weights_on_model_save": True},
+         "train_micro_batch_size_per_gpu": "auto",
+         "gradient_accumulation_steps": "auto", "gradient_clipping": "auto", "bf16": {"enabled": "auto"}}
+
+
 def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps_per_epoch: int,
                    checkpointing: bool = False, strategy: str | None = None) -> tuple[dict[str, Any], int]:
     """TrainingArguments' keywords for this run (DPO adds its own to the same), and the total steps."""
@@ -129,6 +149,8 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
     if strategy == "fsdp":  # accelerate's FSDP: every decoder layer its own shard unit, full weights saved
         kwargs.update(fsdp="full_shard auto_wrap")
+    if strategy == "deepspeed_zero3":  # accelerate turns DeepSpeed off for use_cpu; on CPU it runs on gloo
+        kwargs.update(deepspeed=ZERO3, use_cpu=False)
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     if checkpointing:  # renamed activation_checkpointing in transformers 5
         name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
@@ -206,6 +228,8 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
                                          checkpointing=checkpointing, strategy=strategy)
     kwargs["report_to"] = report_to or "none"
+    if strategy == "deepspeed_zero3" and not cuda:
+        kwargs["accelerator_config"] = _deepspeed_on_cpu()
     board, stop = TensorBoard(paths.logs), CheckpointOnSigterm()
     callbacks = [Progress(status, log), board, stop, MarkComplete()] + ([EpochEnd()] if hp.eval_steps else [])
     if spec.objective == "dpo":
@@ -235,10 +259,25 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
                       eval_dataset=splits.get("validation"), processing_class=tokenizer, callbacks=callbacks,
                       data_collator=collator)
     trainer.remove_callback(PrinterCallback)  # Progress prints the lines we want
-    if strategy == "fsdp" and not getattr(trainer, "is_fsdp_enabled", False):
-        raise ConfigError("compute.strategy: fsdp was asked for but accelerate did not enable FSDP here",
-                          ["check the accelerate and torch versions, or use compute.strategy: ddp"])
+    enabled = {"fsdp": "is_fsdp_enabled", "deepspeed_zero3": "is_deepspeed_enabled"}.get(strategy or "")
+    if enabled and not getattr(trainer, enabled, False):
+        raise ConfigError(f"compute.strategy: {strategy} was asked for but accelerate did not enable it here",
+                          ["check the accelerate, deepspeed and torch versions, or use compute.strategy: ddp"])
     return trainer, board, stop, total_steps
+
+
+def _deepspeed_on_cpu() -> dict[str, Any]:
+    """DeepSpeed on CPU processes (gloo): Transformers starts accelerate's state for DeepSpeed without a
+    backend, which on a machine without GPUs leaves it counting one process; so it is started here, on gloo,
+    and the Trainer told to use it."""
+    from accelerate.state import PartialState
+
+    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+    try:
+        PartialState(backend="gloo")
+    finally:
+        del os.environ["ACCELERATE_USE_DEEPSPEED"]
+    return {"use_configured_state": True}
 
 
 def _held_out_after(trainer, splits: dict[str, Any], evals: list[dict], status: StatusFile) -> dict[str, float]:
@@ -308,11 +347,11 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
 
     set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
     strategy = _strategy(spec, cuda)
-    if strategy == "fsdp" and spec.evaluation.enabled:
+    if strategy in SHARDED and spec.evaluation.enabled:
         raise ConfigError("evaluation.enabled: the generation evaluation after training needs the whole model in "
-                          "one process, and compute.strategy fsdp shards it",
+                          f"one process, and compute.strategy {strategy} shards it",
                           ["set evaluation.enabled: false and run `anytune eval` on the trained model"])
-    checkpointing = cuda and strategy != "fsdp" and _needs_checkpointing(spec, log)
+    checkpointing = cuda and strategy not in SHARDED and _needs_checkpointing(spec, log)
     model = _load_model(spec, cuda, bf16, checkpointing)
     from .tracking import Trackers
 
@@ -352,7 +391,13 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
                                **({"tracking": trackers.ids} if trackers.ids else {}),
                                **({"distributed": {"world_size": processes(os.environ)[1], "strategy": strategy}}
                                   if strategy else {})}
-    if "validation" in splits and resume is None:
+    before_in_train = strategy == "deepspeed_zero3" and "validation" in splits and resume is None
+    if before_in_train:
+        # An evaluate() before train() leaves DeepSpeed's inference engine in place and train() never builds
+        # the training engine (no backward); the Trainer's own first-step evaluation runs once it is built.
+        # (A run stopped before its end then resumes without the loss before.)
+        trainer.args.eval_on_start = True
+    elif "validation" in splits and resume is None:
         status.update(state="evaluating", total_steps=total_steps)
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
         if strategy == "ddp":
@@ -378,6 +423,8 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
         raise Terminated(f"stopped by SIGTERM at step {stop.stopped_at} of {state.max_steps}: saved {saved}; "
                          "a restart with the same checkpoints folder resumes there")
     evals = [e for e in state.log_history if "eval_loss" in e]
+    if before_in_train:
+        metrics["eval_loss_before"] = evals.pop(0)["eval_loss"]
     metrics.update(_held_out_after(trainer, splits, evals, status))
     board.close()
     evaluation = None
@@ -395,8 +442,8 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
         metrics["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)  # this process's
     if evaluation is not None:
         metrics["evaluation"] = {k: evaluation[k] for k in ("split", "examples", "metrics")}
-    # FSDP: every process takes part in gathering the full weights; rank 0 alone writes them
-    full = trainer.accelerator.get_state_dict(trainer.model) if strategy == "fsdp" else None
+    # FSDP, ZeRO-3: every process takes part in gathering the full weights; rank 0 alone writes them
+    full = trainer.accelerator.get_state_dict(trainer.model_wrapped) if strategy in SHARDED else None
     if main:
         status.update(state="saving")
         outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation,
