@@ -22,10 +22,11 @@ LR = 3e-3  # the learning rate of both runs
 
 
 def train(tmp_path: Path, tiny_model, data, name: str, *, procs: int, batch: int, strategy: str = "auto",
-          evaluation: bool = True) -> Path:
-    spec = JobSpec(name="dist", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method="full",
+          evaluation: bool = True, method: str = "full", **hyperparameters) -> Path:
+    spec = JobSpec(name="dist", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method=method,
                    compute={"strategy": strategy}, evaluation={"enabled": evaluation},
-                   hyperparameters={"epochs": 2, "batch_size": batch, "learning_rate": LR, "seed": 5})
+                   hyperparameters={"epochs": 2, "batch_size": batch, "learning_rate": LR, "seed": 5,
+                                    **hyperparameters})
     (tmp_path / f"{name}.json").write_text(spec.model_dump_json())
     out = tmp_path / name
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
@@ -94,6 +95,27 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
     if sharded:  # DeepSpeed's own checkpoint: each rank's shard of the states, for the resume
         assert len(list((two / "ckpt").glob("checkpoint-16/global_step16/*optim_states.pt"))) == 2
     assert list((two / "tb").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_lora_under_zero3_saves_the_adapter_one_process_would(tiny_model, tmp_path):
+    """The adapter's weights are sharded too; rank 0 saves only the adapter, gathered whole. Dropout 0: each
+    process draws its own dropout masks, so with dropout the curves differ by design."""
+    _zero3_or_skip("deepspeed_zero3")
+    from safetensors.torch import load_file
+
+    data = write_tiny_data(tmp_path / "data", train=64, validation=16, test=0)
+    runs = [train(tmp_path, tiny_model, data, name, procs=procs, batch=8 // procs, strategy=strategy,
+                  evaluation=False, method="lora", lora={"dropout": 0.0})
+            for name, procs, strategy in (("one", 1, "auto"), ("zero3", 2, "deepspeed_zero3"))]
+    a, b = (json.loads((run / "model" / "metrics.json").read_text()) for run in runs)
+    assert [e["loss"] for e in b["train"]] == pytest.approx([e["loss"] for e in a["train"]], rel=1e-4)
+    assert b["eval_loss_after"] == pytest.approx(a["eval_loss_after"], rel=1e-4)
+    assert b["eval_loss_after"] < b["eval_loss_before"]
+    assert not (runs[1] / "model" / "model.safetensors").exists()  # the adapter, not the base model
+    adapter_a, adapter_b = (load_file(run / "model" / "adapter_model.safetensors") for run in runs)
+    assert sorted(adapter_a) == sorted(adapter_b) and len(adapter_a) > 0
+    assert all(torch_close(adapter_a[k], adapter_b[k]) for k in adapter_a)
 
 
 def torch_close(a, b) -> bool:
