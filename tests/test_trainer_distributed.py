@@ -61,11 +61,12 @@ def _zero3_or_skip(strategy: str) -> None:
 @pytest.mark.parametrize("strategy", ["ddp", "auto", "deepspeed_zero3"])
 def test_two_processes_train_like_one_with_the_same_global_batch(strategy, single, tiny_model, tmp_path):
     """ddp: each process holds the model; deepspeed_zero3: DeepSpeed ZeRO-3 on gloo shards the weights,
-    gradients and Adam's states over the two processes, and gathers the whole model for the save."""
+    gradients and Adam's states over the two processes, gathers the whole model for the save, and rank 0
+    runs the generation evaluation on the model it saved."""
     _zero3_or_skip(strategy)
     one, data = single
-    sharded = strategy == "deepspeed_zero3"  # the generation evaluation needs the whole model in one process
-    two = train(tmp_path, tiny_model, data, strategy, procs=2, batch=4, strategy=strategy, evaluation=not sharded)
+    sharded = strategy == "deepspeed_zero3"
+    two = train(tmp_path, tiny_model, data, strategy, procs=2, batch=4, strategy=strategy)
     a = json.loads((one / "model" / "metrics.json").read_text())
     b = json.loads((two / "model" / "metrics.json").read_text())
     assert a["steps"] == b["steps"] == 16  # 64 examples / global batch 8 × 2 epochs
@@ -87,6 +88,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
     weights_a, weights_b = (load_file(run / "model" / "model.safetensors") for run in (one, two))
     assert sorted(weights_a) == sorted(weights_b)  # the whole model, gathered from the shards
     assert all(torch_close(weights_a[k], weights_b[k]) for k in weights_a)
+    # the generation evaluation ran (on rank 0; sharded: on the model it saved) over the same 16 prompts
+    assert b["evaluation"]["examples"] == a["evaluation"]["examples"] == 16
+    assert _answers(two) == _answers(one) and len(_answers(two)) == 16
+    from anytune.artifacts import verify_manifest
+
+    assert {f.path for f in verify_manifest(two / "model")} >= {"eval.json", "samples.jsonl", "metrics.json"}
     # rank 0 alone wrote: one checkpoint set, one model, one manifest
     assert sorted(p.name for p in (two / "ckpt").iterdir() if p.name.startswith("checkpoint-")) == \
         sorted(p.name for p in (one / "ckpt").iterdir() if p.name.startswith("checkpoint-"))
@@ -99,14 +106,15 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
 
 @pytest.mark.slow
 def test_lora_under_zero3_saves_the_adapter_one_process_would(tiny_model, tmp_path):
-    """The adapter's weights are sharded too; rank 0 saves only the adapter, gathered whole. Dropout 0: each
-    process draws its own dropout masks, so with dropout the curves differ by design."""
+    """The adapter's weights are sharded too; rank 0 saves only the adapter, gathered whole, and evaluates it
+    on its base model. Dropout 0: each process draws its own dropout masks, so with dropout the curves differ
+    by design."""
     _zero3_or_skip("deepspeed_zero3")
     from safetensors.torch import load_file
 
     data = write_tiny_data(tmp_path / "data", train=64, validation=16, test=0)
     runs = [train(tmp_path, tiny_model, data, name, procs=procs, batch=8 // procs, strategy=strategy,
-                  evaluation=False, method="lora", lora={"dropout": 0.0})
+                  method="lora", lora={"dropout": 0.0})
             for name, procs, strategy in (("one", 1, "auto"), ("zero3", 2, "deepspeed_zero3"))]
     a, b = (json.loads((run / "model" / "metrics.json").read_text()) for run in runs)
     assert [e["loss"] for e in b["train"]] == pytest.approx([e["loss"] for e in a["train"]], rel=1e-4)
@@ -116,6 +124,14 @@ def test_lora_under_zero3_saves_the_adapter_one_process_would(tiny_model, tmp_pa
     adapter_a, adapter_b = (load_file(run / "model" / "adapter_model.safetensors") for run in runs)
     assert sorted(adapter_a) == sorted(adapter_b) and len(adapter_a) > 0
     assert all(torch_close(adapter_a[k], adapter_b[k]) for k in adapter_a)
+    assert b["evaluation"]["examples"] == 16 and _answers(runs[1]) == _answers(runs[0])  # adapter on its base
+
+
+def _answers(run: Path) -> list[tuple[str, str]]:
+    """(tuned, base) answers of the generation evaluation. (The tiny model, barely trained, mostly answers
+    with its end token at once: this pins that the evaluation ran on the same model, not answer quality.)"""
+    rows = [json.loads(line) for line in (run / "model" / "samples.jsonl").read_text().splitlines()]
+    return [(row["tuned"], row.get("base")) for row in rows]
 
 
 def torch_close(a, b) -> bool:

@@ -347,10 +347,6 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
 
     set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
     strategy = _strategy(spec, cuda)
-    if strategy in SHARDED and spec.evaluation.enabled:
-        raise ConfigError("evaluation.enabled: the generation evaluation after training needs the whole model in "
-                          f"one process, and compute.strategy {strategy} shards it",
-                          ["set evaluation.enabled: false and run `anytune eval` on the trained model"])
     checkpointing = cuda and strategy not in SHARDED and _needs_checkpointing(spec, log)
     model = _load_model(spec, cuda, bf16, checkpointing)
     from .tracking import Trackers
@@ -428,7 +424,7 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
     metrics.update(_held_out_after(trainer, splits, evals, status))
     board.close()
     evaluation = None
-    if main and spec.evaluation.enabled:
+    if main and spec.evaluation.enabled and strategy not in SHARDED:  # sharded: on the saved model, below
         from .evaluate import run_evaluation
 
         status.update(state="evaluating", message="generating answers")
@@ -448,8 +444,44 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
         status.update(state="saving")
         outputs.save(trainer.accelerator.unwrap_model(trainer.model), tokenizer, paths.output, metrics, evaluation,
                      state_dict=full)
+        if strategy in SHARDED and spec.evaluation.enabled:
+            _evaluate_saved(spec, paths, trainer, metrics, status, log)
         status.update(state="succeeded", step=state.global_step, eval_loss=metrics.get("eval_loss_after"))
     return metrics
+
+
+def _evaluate_saved(spec: JobSpec, paths: RunPaths, trainer, metrics: dict[str, Any], status: StatusFile,
+                    log: Callable[[str], None]) -> None:
+    """The generation evaluation of a sharded run (FSDP, ZeRO-3): no process holds the whole model, so rank 0
+    loads the one it has just saved, once the training engine's states are let go. A model too large to
+    generate with on one device is left saved, not evaluated (`anytune eval` on a larger machine does it)."""
+    import gc
+
+    import torch
+
+    from ..inference.hf import load
+    from .evaluate import run_evaluation
+
+    trainer.accelerator.free_memory()  # the engine, its optimizer and its shards
+    if trainer.is_deepspeed_enabled:  # else from_pretrained would partition the new model over processes gone
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()
+    trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = trainer.deepspeed = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    status.update(state="evaluating", message="generating answers")
+    try:
+        engine = load(paths.output, base=spec.base_model if spec.method != "full" else None)
+        evaluation = run_evaluation(spec, paths, engine.model, engine.tokenizer, log)
+    except torch.OutOfMemoryError:
+        log(f"generation evaluation skipped: the whole model does not fit one device; the model is saved in "
+            f"{paths.output} (run `anytune eval {paths.output}` where it fits)")
+        return
+    if evaluation is not None:
+        metrics["evaluation"] = {k: evaluation[k] for k in ("split", "examples", "metrics")}
+        outputs.add_evaluation(paths.output, metrics, evaluation)
 
 
 def describe(metrics: dict[str, Any], output: Path) -> str:

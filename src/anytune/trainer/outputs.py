@@ -53,3 +53,14 @@ def save(model, tokenizer, out: Path, metrics: dict[str, Any], evaluation: dict[
 
         write(evaluation, out)
     write_manifest(out)
+
+
+def add_evaluation(out: Path, metrics: dict[str, Any], evaluation: dict[str, Any]) -> None:
+    """The generation evaluation of a model already saved in ``out`` (a sharded run evaluates what it
+    saved): the manifest goes first, so until it is written again the folder does not pass for complete."""
+    from ..evaluation import write
+
+    (out / MANIFEST).unlink(missing_ok=True)
+    (out / METRICS).write_text(json.dumps(metrics, indent=1))
+    write(evaluation, out)
+    write_manifest(out)
