@@ -101,6 +101,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
     assert (two / "stdout").read_text().count("eval loss:") == 1
     if sharded:  # DeepSpeed's own checkpoint: each rank's shard of the states, for the resume
         assert len(list((two / "ckpt").glob("checkpoint-16/global_step16/*optim_states.pt"))) == 2
+        _assert_loaded_partitioned(two, b["total_parameters"])
     assert list((two / "tb").glob("events.out.tfevents.*"))
 
 
@@ -125,6 +126,20 @@ def test_lora_under_zero3_saves_the_adapter_one_process_would(tiny_model, tmp_pa
     assert sorted(adapter_a) == sorted(adapter_b) and len(adapter_a) > 0
     assert all(torch_close(adapter_a[k], adapter_b[k]) for k in adapter_a)
     assert b["evaluation"]["examples"] == 16 and _answers(runs[1]) == _answers(runs[0])  # adapter on its base
+    assert b["trainable_parameters"] == a["trainable_parameters"] and b["total_parameters"] == a["total_parameters"]
+    _assert_loaded_partitioned(runs[1], b["total_parameters"], whole=b["trainable_parameters"])
+
+
+def _assert_loaded_partitioned(run: Path, total: int, whole: int = 0) -> None:
+    """Each process built the model under zero.Init: it held its half of the weights (each tensor's share,
+    rounded up) from the load on, never the whole model; ``whole``: parameters added after the load (LoRA's),
+    partitioned later by the engine."""
+    import re
+
+    held = [(int(a.replace(",", "")), int(b.replace(",", ""))) for a, b in re.findall(
+        r"this process holds ([\d,]+) of its ([\d,]+) parameters", (run / "stdout").read_text())]
+    base = total - whole
+    assert len(held) == 2 and all(t == total and base / 2 <= h - whole < 0.55 * base for h, t in held), held
 
 
 def _answers(run: Path) -> list[tuple[str, str]]:
@@ -242,12 +257,13 @@ def _descends(pid: int, ancestor: int) -> bool:
 def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(strategy, tiny_model, tmp_path):
     """A spot machine reclaimed in a 2-process run: only rank 1 gets SIGTERM. Both stop after the same step
     and save one checkpoint together (not rank 0 waiting on rank 1's gradients forever); the same command
-    again resumes there (under ZeRO-3 from each rank's own shard of the states)."""
+    again resumes there (under ZeRO-3 from each rank's own shard of the states), with the first run's loss
+    before training."""
     import signal
     import time
 
     _zero3_or_skip(strategy)
-    data = write_tiny_data(tmp_path / "data", train=64, validation=0, test=0)
+    data = write_tiny_data(tmp_path / "data", train=64, validation=8, test=0)
     spec = JobSpec(name="term", base_model=str(tiny_model), data={"train": "unused.jsonl"}, method="full",
                    compute={"strategy": strategy}, evaluation={"enabled": strategy == "ddp"},
                    hyperparameters={"epochs": 40, "batch_size": 4, "learning_rate": LR, "seed": 5})
@@ -255,7 +271,7 @@ def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
            "anytune.trainer", "--spec", str(tmp_path / "spec.json"), "--train", str(data["train"]),
-           "--output", str(out / "model"), "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"),
+           "--validation", str(data["validation"]), "--output", str(out / "model"), "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"),
            "--tensorboard-dir", str(out / "tb")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -285,3 +301,6 @@ def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(
     assert f"resuming from {saved}" in again.stdout
     metrics = json.loads((out / "model" / "metrics.json").read_text())
     assert metrics["resumed_from"].endswith(f"checkpoint-{step}") and metrics["steps"] == 320
+    # the loss before training, measured by the first run, survives the stop (ZeRO-3: recorded at step 0)
+    assert metrics["eval_loss_before"] > metrics["eval_loss_after"] > 0
+    assert metrics["eval"] and metrics["eval"][0]["step"] > 0

@@ -150,7 +150,7 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
     if strategy == "fsdp":  # accelerate's FSDP: every decoder layer its own shard unit, full weights saved
         kwargs.update(fsdp="full_shard auto_wrap")
     if strategy == "deepspeed_zero3":  # accelerate turns DeepSpeed off for use_cpu; on CPU it runs on gloo
-        kwargs.update(deepspeed=ZERO3, use_cpu=False)
+        kwargs.update(deepspeed=ZERO3, use_cpu=False, **({} if cuda else {"accelerator_config": _deepspeed_on_cpu()}))
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     if checkpointing:  # renamed activation_checkpointing in transformers 5
         name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
@@ -228,8 +228,6 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     kwargs, total_steps = _training_args(spec, paths, cuda, bf16, -(-len(splits["train"]) // per_step),
                                          checkpointing=checkpointing, strategy=strategy)
     kwargs["report_to"] = report_to or "none"
-    if strategy == "deepspeed_zero3" and not cuda:
-        kwargs["accelerator_config"] = _deepspeed_on_cpu()
     board, stop = TensorBoard(paths.logs), CheckpointOnSigterm()
     callbacks = [Progress(status, log), board, stop, MarkComplete()] + ([EpochEnd()] if hp.eval_steps else [])
     if spec.objective == "dpo":
@@ -239,7 +237,8 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     else:
         from ..estimation.setup import trainer_setup
 
-        setup = trainer_setup(spec, vocab=model.get_output_embeddings().weight.shape[0], gpu_bytes=_gpu_bytes(cuda))
+        vocab = model.get_output_embeddings().weight
+        setup = trainer_setup(spec, vocab=getattr(vocab, "ds_shape", vocab.shape)[0], gpu_bytes=_gpu_bytes(cuda))
         cls = Trainer
         if setup.loss == "chunked":
             from .losses import trainer_class
@@ -264,6 +263,28 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
         raise ConfigError(f"compute.strategy: {strategy} was asked for but accelerate did not enable it here",
                           ["check the accelerate, deepspeed and torch versions, or use compute.strategy: ddp"])
     return trainer, board, stop, total_steps
+
+
+def _zero3_before_loading(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, strategy: str | None):
+    """ZeRO-3: the Trainer's DeepSpeed config, in place before the model loads, makes ``from_pretrained``
+    build it under ``deepspeed.zero.Init``, so each process holds only its share of the weights from the start
+    (a model larger than one device's memory loads at all). Returns the arguments that hold the config, or
+    None. (A full fine-tune from a LoRA-tuned model folds the adapter into whole weights: loaded whole.)"""
+    if strategy != "deepspeed_zero3" or (spec.method == "full" and spec.init_adapter):
+        return None
+    from transformers import TrainingArguments
+
+    return TrainingArguments(**_training_args(spec, paths, cuda, bf16, 1, strategy=strategy)[0])
+
+
+def _count(model, trained: bool = False) -> int:
+    """The model's parameters (or its trained ones), counting those ZeRO-3 partitioned (`ds_numel`) whole."""
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad or not trained)
+
+
+def _held(model) -> int:
+    """The parameter elements this process holds (its ZeRO-3 partitions)."""
+    return sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters())
 
 
 def _deepspeed_on_cpu() -> dict[str, Any]:
@@ -348,7 +369,11 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
     strategy = _strategy(spec, cuda)
     checkpointing = cuda and strategy not in SHARDED and _needs_checkpointing(spec, log)
+    zero3 = _zero3_before_loading(spec, paths, cuda, bf16, strategy)  # kept: transformers holds it weakly
     model = _load_model(spec, cuda, bf16, checkpointing)
+    if zero3 is not None:
+        log(f"model loaded under DeepSpeed's zero.Init: this process holds {_held(model):,} of its "
+            f"{_count(model):,} parameters")
     from .tracking import Trackers
 
     trackers = Trackers(spec, os.environ.get("ANYTUNE_JOB_ID") or spec.name, paths.logs)
@@ -369,8 +394,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
 def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, trackers, started, resume, record,
            checkpointing, strategy):
     """Evaluate before, train, evaluate after, save: the body of :func:`run`, inside its trackers' runs."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total_params = sum(p.numel() for p in model.parameters())
+    trainable, total_params = _count(model, trained=True), _count(model)
     log(f"model {spec.base_model}" + (f" + adapter {spec.init_adapter}" if spec.init_adapter else "")
         + f": {spec.method}, {trainable:,} of {total_params:,} parameters trained, "
         f"device {'cuda' if cuda else 'cpu'}{', bf16' if bf16 else ''}")
@@ -391,7 +415,6 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
     if before_in_train:
         # An evaluate() before train() leaves DeepSpeed's inference engine in place and train() never builds
         # the training engine (no backward); the Trainer's own first-step evaluation runs once it is built.
-        # (A run stopped before its end then resumes without the loss before.)
         trainer.args.eval_on_start = True
     elif "validation" in splits and resume is None:
         status.update(state="evaluating", total_steps=total_steps)
@@ -402,8 +425,9 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
             # share of the data, gradients never averaged (tests/test_trainer_distributed.py pins this)
             trainer.model._is_accelerate_prepared = False
     if main:
-        paths.checkpoints.mkdir(parents=True, exist_ok=True)
-        (paths.checkpoints / RUN_FILE).write_text(json.dumps(
+        from ..atomic import write_text
+
+        write_text(paths.checkpoints / RUN_FILE, json.dumps(
             {"spec_hash": spec.spec_hash(), "job_id": os.environ.get("ANYTUNE_JOB_ID"),
              "eval_loss_before": metrics["eval_loss_before"]}))
 
@@ -419,7 +443,8 @@ def _train(spec, paths, model, tokenizer, splits, cuda, bf16, status, log, track
         raise Terminated(f"stopped by SIGTERM at step {stop.stopped_at} of {state.max_steps}: saved {saved}; "
                          "a restart with the same checkpoints folder resumes there")
     evals = [e for e in state.log_history if "eval_loss" in e]
-    if before_in_train:
+    # ZeRO-3's loss before (eval_on_start) is the step-0 evaluation, kept in a checkpoint's history for a resume
+    if evals and evals[0].get("step") == 0:
         metrics["eval_loss_before"] = evals.pop(0)["eval_loss"]
     metrics.update(_held_out_after(trainer, splits, evals, status))
     board.close()
