@@ -16,3 +16,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, transformers, peft, bitsandbytes; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'bitsandbytes', bitsandbytes.__version__)" | tee -a "$OUT/gpu.txt"
 python3 benchmarks/train_throughput.py --device cuda --methods "${METHODS:-lora,qlora}" --packing "${PACKING:-both}" --rounds "${ROUNDS:-1}" \
   --examples "${EXAMPLES:-4096}" --json "$OUT/train_throughput_gpu.json" 2>&1 | grep -v "Writing model shards" | tee "$OUT/train_throughput_gpu.log"
+if python3 -c "import liger_kernel" 2>/dev/null; then  # hyperparameters.liger: the same LoRA run with Liger's kernels
+  python3 benchmarks/train_throughput.py --device cuda --methods lora --liger --rounds "${ROUNDS:-1}" \
+    --examples "${EXAMPLES:-4096}" --json "$OUT/train_throughput_gpu_liger.json" 2>&1 | grep -v "Writing model shards" | tee "$OUT/train_throughput_gpu_liger.log"
+else
+  echo "liger-kernel not installed: the Liger run is skipped (put its wheel in .whl/)" | tee "$OUT/liger_skipped.txt"
+fi

@@ -4,6 +4,7 @@ and steps, interleaved A/B in one run so a noisy machine hurts both alike.
 
     python benchmarks/train_throughput.py                          # CPU: a ~12M Llama-shaped model, full + lora
     python benchmarks/train_throughput.py --device cuda --size 0.6b --methods lora,qlora --packing both
+    python benchmarks/train_throughput.py --device cuda --methods lora --liger     # Liger's kernels, anytune side
 
 Each run is its own process. Prints per run: non-padding tokens/s of the training loop, wall time of the
 whole process, peak memory (GPU: torch's max allocated; CPU: the process's max RSS) and the final training
@@ -115,6 +116,7 @@ def _bench_spec(model: Path, data: Path, cfg: dict):
         "data": {"train": str(data), "split": [1.0, 0.0, 0.0]}, "evaluation": {"enabled": False},
         "hyperparameters": {"epochs": cfg["epochs"], "batch_size": cfg["batch"], "learning_rate": 2e-4,
                             "max_seq_length": cfg["max_len"], "seed": 42, "packing": cfg["packing"],
+                            "liger": cfg.get("liger", False),
                             "lora": {"r": 8, "alpha": 16, "dropout": 0.05}}})
 
 
@@ -146,6 +148,8 @@ def main() -> None:
     ap.add_argument("--size", choices=sorted(SHAPES), default=None, help="model shape (default: cpu / 0.6b)")
     ap.add_argument("--methods", default=None, help="comma-separated (default: full,lora on CPU; lora on CUDA)")
     ap.add_argument("--packing", choices=["off", "on", "both"], default="off", help="anytune side only")
+    ap.add_argument("--liger", action="store_true", help="anytune side with hyperparameters.liger (CUDA, "
+                    "liger-kernel installed); the plain script stays without it")
     ap.add_argument("--examples", type=int, default=None, help="default: 160 (CPU), 2048 (CUDA)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: 8 (CPU), 16 (CUDA)")
     ap.add_argument("--max-len", type=int, default=None, help="default: 256 (CPU), 1024 (CUDA)")
@@ -167,6 +171,8 @@ def main() -> None:
     examples = args.examples or (2048 if cuda else 160)
     batch = args.batch_size or (16 if cuda else 8)
     max_len = args.max_len or (1024 if cuda else 256)
+    if args.liger and not cuda and not args.plan_for:
+        sys.exit("--liger needs --device cuda: Liger's kernels are Triton kernels for CUDA GPUs")
     packings = {"off": [False], "on": [True], "both": [False, True]}[args.packing]
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
@@ -187,7 +193,8 @@ def main() -> None:
     if args.plan_for:
         for method in methods:
             for packing in packings:
-                cfg = {"method": method, "packing": packing, "epochs": 1, "batch": batch, "max_len": max_len}
+                cfg = {"method": method, "packing": packing, "epochs": 1, "batch": batch, "max_len": max_len,
+                       "liger": args.liger}
                 tps, how = planned(model, data, cfg, args.plan_for, work)
                 print(f"  {method}{' packed' if packing else ''}: planned {tps:,.0f} tok/s on one {args.plan_for} "
                       f"({how})")
@@ -220,7 +227,8 @@ def main() -> None:
             plain_side(model, data, work / f"warmup-{i}", {"method": methods[0], "epochs": 1, "batch": batch,
                                                           "max_len": max_len}, env)
             print("warm-up run done (not counted)", flush=True)
-        results = measure(args, methods, packings, cfg_common={"epochs": 1, "batch": batch, "max_len": max_len},
+        common = {"epochs": 1, "batch": batch, "max_len": max_len, **({"liger": True} if args.liger else {})}
+        results = measure(args, methods, packings, cfg_common=common,
                           model=model, data=data, work=work, env=env, peak=peak, mean_tokens=mean_tokens, cuda=cuda)
     finally:
         for h in hogs:
@@ -235,7 +243,7 @@ def measure(args, methods, packings, *, cfg_common, model, data, work, env, peak
     for method in methods:
         for packing in packings:
             cfg = {"method": method, "packing": packing, **cfg_common}
-            label = f"{method}{' packed' if packing else ''}"
+            label = f"{method}{' packed' if packing else ''}{' liger' if cfg.get('liger') else ''}"
             rounds = {"anytune": [], "plain": []}
             for r in range(args.rounds):
                 order = ("anytune", "plain") if r % 2 == 0 else ("plain", "anytune")

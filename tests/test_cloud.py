@@ -119,11 +119,14 @@ def test_a_tracked_spec_brings_the_tracker_clients_into_the_container(spec, tmp_
         assert "wandb" in tar.extractfile("requirements.txt").read().decode()
 
 
-def test_a_deepspeed_spec_brings_deepspeed_into_the_container(spec, tmp_path):
+def test_deepspeed_and_liger_specs_bring_their_packages_into_the_container(spec, tmp_path):
     names = lambda b: {re.split(r"[\[<>=!~ ]", r)[0].lower() for r in b.requirements}  # noqa: E731
     zero3 = JobSpec.model_validate({**spec.model_dump(), "compute": {"gpu_count": 8, "strategy": "deepspeed_zero3"}})
     assert "deepspeed" not in names(build_bundle(spec, tmp_path / "a"))
     assert "deepspeed" in names(build_bundle(zero3, tmp_path / "b"))
+    assert "liger-kernel" not in names(build_bundle(spec, tmp_path / "a"))
+    liger = JobSpec.model_validate({**spec.model_dump(), "hyperparameters": {"liger": True}})
+    assert "liger-kernel" in names(build_bundle(liger, tmp_path / "c"))
 
 
 def test_local_model_folder(tmp_path):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .defaults import DEFAULT_PROVIDER
 from .errors import ConfigError
@@ -76,8 +76,20 @@ class Hyperparameters(_Strict):
     compile: bool = Field(False, description="torch.compile the model (Transformers' torch_compile, inductor): "
                           "a compile pause at the start, then faster steps on a GPU. The estimate does not "
                           "count on it (no measured factor yet).")
+    liger: bool = Field(False, description="Liger's Triton kernels (Transformers' use_liger_kernel: fused "
+                        "RMSNorm, RoPE, SwiGLU and a linear cross-entropy that never holds the whole logits): "
+                        "less memory and faster steps on CUDA GPUs, for the architectures Liger patches "
+                        "(Llama, Qwen, Mistral, Gemma, ...). Needs `pip install 'anytune[liger]'`; not on CPU. "
+                        "The estimate plans its logits memory, not a speed-up (none measured yet).")
     beta: float = Field(0.1, gt=0, le=10, description="objective: dpo: how far the tuned model may move from the "
                         "reference (TRL's DPO beta).")
+
+    @model_validator(mode="after")
+    def _one_loss(self):
+        if self.liger and self.loss == "chunked":
+            raise ValueError("liger: true computes the loss with Liger's fused linear cross-entropy, which "
+                             "already never holds the whole logits: leave loss at auto (or full), or set liger: false")
+        return self
 
 
 class ComputeSpec(_Strict):

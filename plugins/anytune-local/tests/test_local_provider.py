@@ -160,6 +160,8 @@ def test_check_and_estimate(make_job):
     assert ready.ready, ready
     assert ready.details["device"] == "cpu" and "disk_free" in ready.details
     assert "CUDA GPU" in LocalProvider().check(spec.model_copy(update={"method": "qlora"})).reason
+    liger = spec.model_copy(update={"hyperparameters": spec.hyperparameters.model_copy(update={"liger": True})})
+    assert "Set liger: false" in LocalProvider().check(liger).reason
     assert "no NVIDIA GPU" in LocalProvider({"device": "cuda"}).check(spec).reason
     assert "cannot run" in LocalProvider({"python": "/no/such/python"}).check(spec).reason
 

@@ -107,7 +107,8 @@ def build_bundle(spec: JobSpec, out_dir: Path, *, extra_files: Mapping[str, str]
     """Write the bundle for ``spec`` into ``out_dir`` and return its path, hash and contents."""
     tracked = spec.tracking.mlflow is not None or spec.tracking.wandb is not None
     extras = ("train",) + (("tracking",) if tracked else ()) + (
-        ("deepspeed",) if spec.compute.strategy == "deepspeed_zero3" else ())
+        ("deepspeed",) if spec.compute.strategy == "deepspeed_zero3" else ()) + (
+        ("liger",) if spec.hyperparameters.liger else ())
     requirements = trainer_requirements(extras=extras)
     spec_json = spec.model_copy(update={"provider_options": {}}).model_dump_json(indent=1)
     entries: dict[str, bytes] = {name: path.read_bytes() for name, path in _source_files(package_root())}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-Loss = Literal["full", "chunked"]
+Loss = Literal["full", "chunked", "liger"]
 
 # `loss: auto` trains with the chunked loss when one micro-batch's fp32 logits would take more than this
 # share of the GPU's memory: below it the full logits cost little and one big matmul is the fastest path
@@ -26,7 +26,8 @@ LOSS_CHUNKS = 8  # the chunked loss computes the logits of 1/8 of a micro-batch'
 class Setup:
     """How the run trains, as far as time and memory are concerned."""
 
-    loss: Loss = "full"  # full: the whole micro-batch's logits at once; chunked: LOSS_CHUNKS pieces
+    loss: Loss = "full"  # full: the whole micro-batch's logits at once; chunked: LOSS_CHUNKS pieces; liger:
+    # Liger's fused linear cross-entropy (hyperparameters.liger: its kernels patch the model)
     packing: bool = False  # True: examples concatenated, no padding (position ids keep them apart)
     compile: bool = False  # torch.compile (hyperparameters.compile; no time factor: none measured yet)
     shards: int = 1  # GPUs the weights, gradients and optimizer states are split over (FSDP/ZeRO-3)
@@ -41,7 +42,8 @@ class Setup:
         return replace(self, loss=_auto_loss(self.logits_bytes, gpu_bytes))
 
     def describe(self) -> str:
-        parts = [f"loss {self.loss}" + (f" ({LOSS_CHUNKS} chunks)" if self.loss == "chunked" else ""),
+        named = {"chunked": f" ({LOSS_CHUNKS} chunks)", "liger": " (Liger's kernels, fused linear cross-entropy)"}
+        parts = [f"loss {self.loss}" + named.get(self.loss, ""),
                  "packed, no padding" if self.packing else "padded to the longest example of each batch"]
         if self.compile:
             parts.append("torch.compile")
@@ -66,6 +68,8 @@ def trainer_setup(spec, *, vocab: int, gpu_bytes: float | None = None) -> Setup:
     one_gpu = spec.compute.gpu_count == 1 and spec.compute.nodes == 1  # the chunked loss bypasses DDP's forward
     packing = bool(hp.packing) and sft
     compiled = hp.compile
+    if sft and hp.liger:  # the spec refuses liger with loss: chunked
+        return Setup(loss="liger", packing=packing, compile=compiled)
     if sft and hp.loss == "chunked":
         return Setup(loss="chunked", packing=packing, compile=compiled)
     if sft and hp.loss == "auto" and one_gpu:

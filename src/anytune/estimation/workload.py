@@ -21,6 +21,10 @@ NF4_BYTES = 0.5 + 0.127 / 8  # 4-bit NF4 weight + double-quantised constants (De
 LOGIT_BYTES_FULL = 12
 # Loss "chunked": one chunk's 12 bytes at a time, spread over the micro-batch (+ the bf16 chunk output).
 LOGIT_BYTES_CHUNKED = (12 + 2) / LOSS_CHUNKS
+# Loss "liger": Liger's fused linear cross-entropy takes the logits of ~BT·H/V tokens at a time (its rule:
+# chunk = next_power_of_2(ceil(BT / ceil(V / H))) rows, so at most 2·BT·H logits, in bf16, overwritten by
+# their gradient) plus the bf16 gradient of the hidden states (BT·H): bytes per token per hidden unit.
+LIGER_BYTES_PER_HIDDEN = 2 * 2 + 2
 # Fixed time per decoder layer per training micro-batch on a GPU, whatever its size: kernel launches, Python,
 # peft and checkpointing hooks. Qwen's single-A100 table (Hugging Face Trainer + peft, batch 1, lengths 256 to
 # 8,192) runs ~0.1 s per micro-batch slower than its FLOPs for Qwen-7B (32 layers) and Qwen-14B (40) alike;
@@ -79,7 +83,8 @@ def memory_per_gpu(size: ModelSize, method: str, *, seq: int, batch: int, lora_r
     qlora: linear weights in 4-bit NF4 (~0.516 B/param), embeddings in bf16, adapters at 16 B each.
     Activations: all layers' (:func:`activation_bytes_per_layer`) without gradient checkpointing; with it,
     every layer keeps its bf16 input (2·h per token) and one layer at a time is recomputed in full.
-    Logits: per token × vocabulary, LOGIT_BYTES_FULL or, with the chunked loss, LOGIT_BYTES_CHUNKED.
+    Logits: per token × vocabulary, LOGIT_BYTES_FULL or, with the chunked loss, LOGIT_BYTES_CHUNKED; with
+    Liger's fused cross-entropy per token × hidden size, LIGER_BYTES_PER_HIDDEN.
     """
     n = size.params
     if method == "full":
@@ -107,7 +112,10 @@ def memory_per_gpu(size: ModelSize, method: str, *, seq: int, batch: int, lora_r
     else:
         acts = per_layer * size.layers
     logit_bytes = LOGIT_BYTES_CHUNKED if setup.loss == "chunked" else LOGIT_BYTES_FULL
-    logits = tokens * size.vocab * logit_bytes
+    if setup.loss == "liger":
+        logits = tokens * min(size.vocab * logit_bytes, size.hidden * LIGER_BYTES_PER_HIDDEN)
+    else:
+        logits = tokens * size.vocab * logit_bytes
     return Memory(weights, grads, optim, acts, logits)
 
 

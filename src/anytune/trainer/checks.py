@@ -37,3 +37,16 @@ def check_method(method: str, *, cuda: bool) -> str | None:
     elif method not in ("full", "lora"):
         return f"unknown training method {method!r} (full, lora or qlora)"
     return None
+
+
+def check_spec(spec, *, cuda: bool) -> str | None:
+    """:func:`check_method` for the spec's method, then its options that need something of the machine."""
+    problem = check_method(spec.method, cuda=cuda)
+    if problem or not spec.hyperparameters.liger:
+        return problem
+    if not cuda:
+        return ("hyperparameters.liger: Liger's kernels are Triton kernels for CUDA GPUs; none is usable here. "
+                "Set liger: false on this machine, or run on a GPU provider")
+    if not _importable("liger_kernel"):
+        return "hyperparameters.liger needs Liger's kernels: pip install 'anytune[liger]'"
+    return None

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..spec import JobSpec
 from . import outputs
-from .checks import check_method
+from .checks import check_spec
 from .dataset import Collator, Flattening, read_jsonl, tokenize
 from .platform import RunPaths, processes
 from .status import StatusFile, Terminated
@@ -144,6 +144,7 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
         eval_strategy=every if paths.validation else "no", report_to="none", disable_tqdm=True, seed=hp.seed,
         data_seed=hp.seed, bf16=bf16, use_cpu=not cuda, remove_unused_columns=False, label_names=["labels"],
         dataloader_num_workers=0, save_only_model=hp.checkpoint_weights_only, torch_compile=hp.compile,
+        use_liger_kernel=hp.liger,
     )
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
@@ -351,7 +352,7 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_warning()
     cuda = torch.cuda.is_available()
-    problem = check_method(spec.method, cuda=cuda)
+    problem = check_spec(spec, cuda=cuda)
     if problem:
         raise ConfigError(problem)
     require_metrics(spec)

@@ -90,7 +90,7 @@ class LocalProvider(Provider):
     # --- verbs -----------------------------------------------------------------------------
 
     def check(self, spec) -> Readiness:
-        from anytune.trainer.checks import TRAIN_DEPS, check_method
+        from anytune.trainer.checks import TRAIN_DEPS, check_spec
 
         gpus = self._gpus()
         details = {"device": f"{len(gpus)}× {gpus[0].name}" if gpus else "cpu", "python": self.python,
@@ -109,7 +109,7 @@ class LocalProvider(Provider):
         if missing:
             return Readiness(ready=False, reason=f"{self.python} cannot import {', '.join(missing)}: "
                              "pip install 'anytune[local]'", details=details)
-        problem = check_method(spec.method, cuda=bool(gpus))
+        problem = check_spec(spec, cuda=bool(gpus))
         if problem:
             return Readiness(ready=False, reason=problem, details=details)
         if disk < MIN_FREE_DISK:
