@@ -1,13 +1,15 @@
-"""The trainer under torchrun: two CPU processes (gloo; DDP, and DeepSpeed ZeRO-3 sharding the model between
-them) train like one process with the same global batch, and rank 0 alone writes the checkpoints, the metrics
-and the model; two "machines" (two trainers started as SageMaker starts one per instance, SM_HOSTS naming
-both) meet through the rendezvous layer. FSDP needs GPUs (accelerate enables it on CUDA devices only): on CPU
-it is refused, never silently run as DDP."""
+"""The trainer under torchrun: two CPU processes (gloo; DDP, and FSDP and DeepSpeed ZeRO-3 sharding the model
+between them) train like one process with the same global batch, and rank 0 alone writes the checkpoints, the
+metrics and the model; two "machines" (two trainers started as SageMaker starts one per instance, SM_HOSTS
+naming both) meet through the rendezvous layer. Accelerate enables FSDP on GPU back ends only, so the trainer
+refuses it on CPU processes (never silently DDP); the FSDP runs here go through tests/fsdp_on_cpu.py, which
+opens that one gate of accelerate's and runs the same trainer."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -31,7 +33,7 @@ def train(tmp_path: Path, tiny_model, data, name: str, *, procs: int, batch: int
     out = tmp_path / name
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
                 if procs > 1 else [sys.executable])
-    cmd = [*launcher, "-m", "anytune.trainer", "--spec", str(tmp_path / f"{name}.json"), "--train",
+    cmd = [*launcher, *_entry(strategy), "--spec", str(tmp_path / f"{name}.json"), "--train",
            str(data["train"]), "--validation", str(data["validation"]), "--output", str(out / "model"),
            "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"),
            "--tensorboard-dir", str(out / "tb")]  # torchrun would read --logs as its own --logs-specs
@@ -40,6 +42,11 @@ def train(tmp_path: Path, tiny_model, data, name: str, *, procs: int, batch: int
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     (out / "stdout").write_text(r.stdout)
     return out
+
+
+def _entry(strategy: str) -> list[str]:
+    """The trainer, as torchrun starts it; FSDP on CPU processes through tests/fsdp_on_cpu.py."""
+    return [str(Path(__file__).with_name("fsdp_on_cpu.py"))] if strategy == "fsdp" else ["-m", "anytune.trainer"]
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +65,14 @@ def _zero3_or_skip(strategy: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "auto", "deepspeed_zero3"])
+@pytest.mark.parametrize("strategy", ["ddp", "auto", "fsdp", "deepspeed_zero3"])
 def test_two_processes_train_like_one_with_the_same_global_batch(strategy, single, tiny_model, tmp_path):
-    """ddp: each process holds the model; deepspeed_zero3: DeepSpeed ZeRO-3 on gloo shards the weights,
-    gradients and Adam's states over the two processes, gathers the whole model for the save, and rank 0
-    runs the generation evaluation on the model it saved."""
+    """ddp: each process holds the model; fsdp (PyTorch FSDP2 through accelerate) and deepspeed_zero3
+    (DeepSpeed ZeRO-3) on gloo shard the weights, gradients and Adam's states over the two processes, gather
+    the whole model for the save, and rank 0 runs the generation evaluation on the model it saved."""
     _zero3_or_skip(strategy)
     one, data = single
-    sharded = strategy == "deepspeed_zero3"
+    sharded = strategy in ("fsdp", "deepspeed_zero3")
     two = train(tmp_path, tiny_model, data, strategy, procs=2, batch=4, strategy=strategy)
     a = json.loads((one / "model" / "metrics.json").read_text())
     b = json.loads((two / "model" / "metrics.json").read_text())
@@ -82,7 +89,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
     assert b["eval_loss_before"] == pytest.approx(a["eval_loss_before"], rel=1e-5)
     assert [e["step"] for e in b["eval"]] == [e["step"] for e in a["eval"]]  # the loss before is not a curve point
     # auto: the tiny model fits one process, so ddp
-    assert b["distributed"] == {"world_size": 2, "strategy": "deepspeed_zero3" if sharded else "ddp"}
+    assert b["distributed"] == {"world_size": 2, "strategy": strategy if sharded else "ddp"}
     from safetensors.torch import load_file
 
     weights_a, weights_b = (load_file(run / "model" / "model.safetensors") for run in (one, two))
@@ -99,24 +106,30 @@ def test_two_processes_train_like_one_with_the_same_global_batch(strategy, singl
         sorted(p.name for p in (one / "ckpt").iterdir() if p.name.startswith("checkpoint-"))
     assert (two / "model" / "model.safetensors").exists() and not list(two.glob("model-rank*"))
     assert (two / "stdout").read_text().count("eval loss:") == 1
-    if sharded:  # DeepSpeed's own checkpoint: each rank's shard of the states, for the resume
+    if strategy == "deepspeed_zero3":  # DeepSpeed's own checkpoint: each rank's shard of the states
         assert len(list((two / "ckpt").glob("checkpoint-16/global_step16/*optim_states.pt"))) == 2
         _assert_loaded_partitioned(two, b["total_parameters"])
+    if strategy == "fsdp":  # wrapped by fully_shard: each rank held its half; accelerate's FSDP checkpoint
+        held = re.findall(r"fsdp: rank (\d) holds ([\d,]+) of ([\d,]+) parameter elements", (two / "stdout").read_text())
+        assert {r for r, _, _ in held} == {"0", "1"}, held  # (the evaluation before training wraps it first)
+        assert all(_n(whole) == b["total_parameters"] and _n(mine) <= 0.55 * _n(whole) for _, mine, whole in held)
+        assert (two / "ckpt" / "checkpoint-16" / "pytorch_model_fsdp.bin").exists()
     assert list((two / "tb").glob("events.out.tfevents.*"))
 
 
 @pytest.mark.slow
-def test_lora_under_zero3_saves_the_adapter_one_process_would(tiny_model, tmp_path):
+@pytest.mark.parametrize("strategy", ["fsdp", "deepspeed_zero3"])
+def test_lora_sharded_saves_the_adapter_one_process_would(strategy, tiny_model, tmp_path):
     """The adapter's weights are sharded too; rank 0 saves only the adapter, gathered whole, and evaluates it
     on its base model. Dropout 0: each process draws its own dropout masks, so with dropout the curves differ
     by design."""
-    _zero3_or_skip("deepspeed_zero3")
+    _zero3_or_skip(strategy)
     from safetensors.torch import load_file
 
     data = write_tiny_data(tmp_path / "data", train=64, validation=16, test=0)
     runs = [train(tmp_path, tiny_model, data, name, procs=procs, batch=8 // procs, strategy=strategy,
                   method="lora", lora={"dropout": 0.0})
-            for name, procs, strategy in (("one", 1, "auto"), ("zero3", 2, "deepspeed_zero3"))]
+            for name, procs, strategy in (("one", 1, "auto"), ("sharded", 2, strategy))]
     a, b = (json.loads((run / "model" / "metrics.json").read_text()) for run in runs)
     assert [e["loss"] for e in b["train"]] == pytest.approx([e["loss"] for e in a["train"]], rel=1e-4)
     assert b["eval_loss_after"] == pytest.approx(a["eval_loss_after"], rel=1e-4)
@@ -127,16 +140,19 @@ def test_lora_under_zero3_saves_the_adapter_one_process_would(tiny_model, tmp_pa
     assert all(torch_close(adapter_a[k], adapter_b[k]) for k in adapter_a)
     assert b["evaluation"]["examples"] == 16 and _answers(runs[1]) == _answers(runs[0])  # adapter on its base
     assert b["trainable_parameters"] == a["trainable_parameters"] and b["total_parameters"] == a["total_parameters"]
-    _assert_loaded_partitioned(runs[1], b["total_parameters"], whole=b["trainable_parameters"])
+    if strategy == "deepspeed_zero3":
+        _assert_loaded_partitioned(runs[1], b["total_parameters"], whole=b["trainable_parameters"])
+
+
+def _n(figure: str) -> int:
+    return int(figure.replace(",", ""))
 
 
 def _assert_loaded_partitioned(run: Path, total: int, whole: int = 0) -> None:
     """Each process built the model under zero.Init: it held its half of the weights (each tensor's share,
     rounded up) from the load on, never the whole model; ``whole``: parameters added after the load (LoRA's),
     partitioned later by the engine."""
-    import re
-
-    held = [(int(a.replace(",", "")), int(b.replace(",", ""))) for a, b in re.findall(
+    held = [(_n(a), _n(b)) for a, b in re.findall(
         r"this process holds ([\d,]+) of its ([\d,]+) parameters", (run / "stdout").read_text())]
     base = total - whole
     assert len(held) == 2 and all(t == total and base / 2 <= h - whole < 0.55 * base for h, t in held), held
@@ -253,7 +269,7 @@ def _descends(pid: int, ancestor: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "deepspeed_zero3"])
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "deepspeed_zero3"])
 def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(strategy, tiny_model, tmp_path):
     """A spot machine reclaimed in a 2-process run: only rank 1 gets SIGTERM. Both stop after the same step
     and save one checkpoint together (not rank 0 waiting on rank 1's gradients forever); the same command
@@ -269,10 +285,10 @@ def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_rerun_resumes_there(
                    hyperparameters={"epochs": 40, "batch_size": 4, "learning_rate": LR, "seed": 5})
     (tmp_path / "spec.json").write_text(spec.model_dump_json())
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
-           "anytune.trainer", "--spec", str(tmp_path / "spec.json"), "--train", str(data["train"]),
-           "--validation", str(data["validation"]), "--output", str(out / "model"), "--checkpoints", str(out / "ckpt"), "--status", str(out / "status.json"),
-           "--tensorboard-dir", str(out / "tb")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *_entry(strategy),
+           "--spec", str(tmp_path / "spec.json"), "--train", str(data["train"]),
+           "--validation", str(data["validation"]), "--output", str(out / "model"), "--checkpoints",
+           str(out / "ckpt"), "--status", str(out / "status.json"), "--tensorboard-dir", str(out / "tb")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 300

@@ -37,14 +37,16 @@ def save(model, tokenizer, out: Path, metrics: dict[str, Any], evaluation: dict[
          state_dict: dict[str, Any] | None = None) -> None:
     """The model, tokenizer, metrics.json and (when there was one) the generation evaluation's eval.json
     and samples.jsonl; the manifest, written last, checksums them all. ``state_dict``: the full weights
-    gathered from sharded processes (FSDP), else the model's own."""
+    gathered from sharded processes (FSDP, ZeRO-3), else the model's own."""
     out.mkdir(parents=True, exist_ok=True)
     clear_dir(out)
     extra = {}
     if len(getattr(model, "peft_config", {})) > 1:  # e.g. TRL's DPO adds a "ref" adapter: keep the trained one
         extra["selected_adapters"] = ["default"]
-    if state_dict is not None:
-        extra["state_dict"] = state_dict
+    if state_dict is not None:  # gathered copies: a tied weight (lm_head = embeddings) no longer shares storage
+        tied = ({n for n, _ in model.named_parameters(remove_duplicate=False)}
+                - {n for n, _ in model.named_parameters()})
+        extra["state_dict"] = {k: v for k, v in state_dict.items() if k not in tied}
     model.save_pretrained(out, **extra)  # safetensors: model.safetensors, or adapter_model.safetensors for LoRA
     tokenizer.save_pretrained(out)
     (out / METRICS).write_text(json.dumps(metrics, indent=1))
