@@ -28,6 +28,11 @@ def route_to_file(path: Path, level: int = logging.WARNING) -> None:
     root.addHandler(handler)
     root.setLevel(min(root.level or logging.WARNING, level))
     logging.captureWarnings(True)
+    # Python warnings to this file alone: a host's own handlers on the root logger (a Ray worker's, to
+    # stderr) would print every one again into the job's log
+    warned = logging.getLogger("py.warnings")
+    warned.addHandler(handler)
+    warned.propagate = False
 
 
 def cli_log() -> Path:

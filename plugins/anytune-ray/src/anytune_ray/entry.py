@@ -11,6 +11,7 @@ how to train: the spec and the trainer do, as on every other provider.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -35,6 +36,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args, trainer_argv = parse(list(sys.argv[1:] if argv is None else argv))
+    # this driver prints the workers' lines into the job's log: each whole, not folded into a coloured
+    # "[repeated Nx across cluster]" (read when ray is imported)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
