@@ -149,7 +149,10 @@ def _training_args(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, steps
     if hp.eval_steps:
         kwargs.update(eval_steps=hp.eval_steps, save_steps=hp.eval_steps)
     if strategy == "fsdp":  # accelerate's FSDP: every decoder layer its own shard unit, full weights saved
-        kwargs.update(fsdp="full_shard auto_wrap")
+        import transformers
+
+        # transformers 5: fsdp=True is FSDP2, full shard, wrapped per decoder layer (the string is deprecated)
+        kwargs.update(fsdp=True if int(transformers.__version__.split(".")[0]) >= 5 else "full_shard auto_wrap")
     if strategy == "deepspeed_zero3":  # accelerate turns DeepSpeed off for use_cpu; on CPU it runs on gloo
         kwargs.update(deepspeed=ZERO3, use_cpu=False, **({} if cuda else {"accelerator_config": _deepspeed_on_cpu()}))
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
