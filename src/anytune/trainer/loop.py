@@ -269,7 +269,7 @@ def _make_trainer(spec: JobSpec, paths: RunPaths, model, tokenizer, splits: dict
     return trainer, board, stop, total_steps
 
 
-def _before_loading(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, strategy: str | None):
+def _zero3_before_loading(spec: JobSpec, paths: RunPaths, cuda: bool, bf16: bool, strategy: str | None):
     """ZeRO-3: the Trainer's DeepSpeed config, in place before the model loads, makes ``from_pretrained``
     build it under ``deepspeed.zero.Init``, so each process holds only its share of the weights from the start
     (a model larger than one device's memory loads at all). Returns the arguments that hold the config
@@ -375,9 +375,9 @@ def run(spec: JobSpec, paths: RunPaths, *, log: Callable[[str], None] = print,
     set_seed(spec.hyperparameters.seed)  # before the model: a LoRA adapter's random init is part of the run
     strategy = _strategy(spec, cuda)
     checkpointing = cuda and strategy not in SHARDED and _needs_checkpointing(spec, log)
-    early = _before_loading(spec, paths, cuda, bf16, strategy)  # kept until the Trainer has its own
+    zero3_args = _zero3_before_loading(spec, paths, cuda, bf16, strategy)  # kept until the Trainer has its own
     model = _load_model(spec, cuda, bf16, checkpointing)
-    if early is not None:
+    if zero3_args is not None:
         log(f"model loaded under DeepSpeed's zero.Init: this process holds {_held(model):,} of its "
             f"{_count(model):,} parameters")
     from .tracking import Trackers
