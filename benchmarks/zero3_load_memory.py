@@ -43,7 +43,8 @@ before = me.memory_info().rss
 spec = JobSpec(name="load", base_model=model, data={"train": "t.jsonl"}, method="full",
                compute={"strategy": "deepspeed_zero3"})
 paths = RunPaths("local", work / "t.jsonl", None, None, work / "out", work / "ckpt", work / "logs", work / "s.json")
-held = loop._zero3_before_loading(spec, paths, False, False, "deepspeed_zero3") if mode == "zero3" else None
+# kept alive while the model loads: transformers holds the DeepSpeed config only weakly
+zero3_args = loop._zero3_before_loading(spec, paths, False, False, "deepspeed_zero3") if mode == "zero3" else None
 m = loop._load_model(spec, False, False)
 with torch.no_grad():  # every weight resident (a whole load may map the file's pages without reading them)
     for p in m.parameters():

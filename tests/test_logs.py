@@ -13,10 +13,15 @@ import pytest
 def clean_logging():
     root, warned = logging.getLogger(), logging.getLogger("py.warnings")
     saved = (list(root.handlers), root.level, list(warned.handlers), warned.propagate, warnings.showwarning)
+    for h in saved[0]:  # a trainer run earlier in this process routed its warnings already: start without it
+        if getattr(h, "_anytune", False):
+            root.removeHandler(h)
     yield root
     for h in root.handlers[:]:
         if h not in saved[0]:
             root.removeHandler(h)
+            h.close()
+    root.handlers[:] = saved[0]
     warned.handlers[:] = saved[2]
     root.level, warned.propagate = saved[1], saved[3]
     logging.captureWarnings(False)
